@@ -1,0 +1,130 @@
+"""The `memwatch` command: export, spec, demo."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import click
+
+from memwatch import __version__
+from memwatch.errors import SpecError
+from memwatch.spec import Spec, json_schema, load_spec
+
+log = logging.getLogger("memwatch")
+
+# Exit codes: 2 for a bad spec or bad usage (click's own convention), 1 for runtime failure.
+EXIT_SPEC = 2
+
+
+def fail_spec(err: SpecError) -> NoReturn:
+    for problem in err.problems:
+        click.echo(f"error: {problem}", err=True)
+    sys.exit(EXIT_SPEC)
+
+
+def load_or_exit(path: Path) -> Spec:
+    try:
+        return load_spec(path)
+    except SpecError as err:
+        fail_spec(err)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="memwatch")
+def main() -> None:
+    """Prometheus monitoring for the databases where AI agents keep their memory."""
+
+
+@main.command()
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path),
+              help="The memwatch YAML spec.")
+@click.option("--store", "stores", multiple=True, metavar="NAME",
+              help="Export only this store (repeatable); default: every store.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Listen address (default: the spec's exporter.listen, 127.0.0.1:9187).")
+@click.option("--web-config", type=click.Path(path_type=Path), default=None,
+              help="exporter-toolkit web config file: TLS and basic auth.")
+@click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info")
+def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
+           web_config: Path | None, log_format: str, log_level: str) -> None:
+    """Serve /metrics for the spec's stores, collected at scrape time."""
+    from memwatch import logs
+    from memwatch.exporter import build_exporter
+    from memwatch.server import serve
+    from memwatch.webconfig import WebConfig, load_web_config
+
+    logs.setup(log_format, log_level)
+    spec = load_or_exit(spec_path)
+    web_path = web_config or spec.exporter.web_config_file
+    try:
+        web = load_web_config(web_path) if web_path else WebConfig()
+    except SpecError as err:
+        fail_spec(err)
+    try:
+        exporter = build_exporter(spec, stores, web)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--store") from None
+    address = listen or spec.exporter.listen
+    try:
+        httpd = serve(exporter.app, address, web)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {address}: {exc.strerror}", err=True)
+        sys.exit(1)
+    scheme = "https" if web.tls_server_config else "http"
+    log.info("listening", extra={"address": f"{scheme}://{address}/metrics",
+                                 "stores": ",".join(r.name for r in exporter.collector.runners),
+                                 "version": __version__})
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+        exporter.close()
+
+
+@main.group()
+def spec() -> None:
+    """Validate the spec or print its JSON Schema."""
+
+
+@spec.command("schema")
+def spec_schema() -> None:
+    """Print the spec's JSON Schema (for editor completion)."""
+    click.echo(json_schema(), nl=False)
+
+
+@spec.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+def spec_check(path: Path) -> None:
+    """Validate a spec; exit 2 naming each bad key and its line."""
+    parsed = load_or_exit(path)
+    click.echo(f"{path}: ok ({len(parsed.stores)} stores: "
+               f"{', '.join(s.name for s in parsed.stores)})")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run the story once and exit (0 if every step "
+                                           "was observed).")
+@click.option("--dir", "workdir", type=click.Path(path_type=Path), default=None,
+              help="Where the example store lives (default: a temporary directory).")
+@click.option("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+              help="Exporter address (port 0 picks a free one).")
+def demo(once: bool, workdir: Path | None, listen: str) -> None:
+    """A live demo: an example openclaw-mem store, an agent writing to it, the exporter."""
+    from memwatch.demo.run import run_demo
+
+    sys.exit(run_demo(once=once, workdir=workdir, listen=listen))

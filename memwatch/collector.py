@@ -1,0 +1,248 @@
+"""Scrape-time collection: one runner per store, a timeout each, results turned into
+fresh metric families on every scrape (the prometheus_client custom-collector pattern)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from memwatch import __version__
+from memwatch import metrics as m
+from memwatch.errors import REASONS, CollectionError, Reason
+from memwatch.exporters.base import Backend, Observation
+from memwatch.exporters.files import FilesChecker
+from memwatch.secrets import redact
+from memwatch.spec import StoreBase
+
+log = logging.getLogger("memwatch.collector")
+
+# Time the runner waits beyond the store's timeout for the backend to honour it itself
+# (statement_timeout, sqlite interrupt) before it gives up on the worker thread.
+GRACE_SECONDS = 0.5
+
+
+@dataclass
+class Result:
+    up: bool
+    duration: float
+    finished_at: float  # wall clock, for memwatch_last_success_timestamp_seconds
+    finished_mono: float
+    obs: Observation | None = None
+    reason: Reason | None = None
+    drop_ratio: float | None = None
+
+
+@dataclass
+class _Attempt:
+    future: Future[Result]
+    started_mono: float
+    committed: bool = False
+    timed_out: bool = False
+
+
+@dataclass
+class StoreRunner:
+    """Collects one store; shares an in-flight collection between concurrent scrapes."""
+
+    store: StoreBase
+    backend: Backend
+    files: FilesChecker
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    recreations: int = 0
+    last: Result | None = None
+    last_success_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"store-{self.store.name}")
+        self._attempt: _Attempt | None = None
+        self._prev_count: float | None = None
+        self._identity: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    # -- the worker side ---------------------------------------------------------------
+    def _run(self, attempt_box: list[_Attempt]) -> Result:
+        start = time.monotonic()
+        obs: Observation | None = None
+        reason: Reason | None = None
+        try:
+            obs = self.backend.collect()
+            self.files.observe(obs)
+        except CollectionError as exc:
+            reason = exc.reason
+            log.warning("collection failed", extra={"store": self.name, "reason": reason,
+                                                    "error": redact(str(exc))})
+        except Exception as exc:  # a bug or an unclassified driver error: count, don't die
+            reason = "internal"
+            log.exception("collection failed", extra={"store": self.name, "reason": reason,
+                                                      "error": redact(str(exc))})
+        end = time.monotonic()
+        result = Result(up=reason is None, duration=end - start, finished_at=time.time(),
+                        finished_mono=end, obs=obs, reason=reason)
+        with self._lock:
+            attempt = attempt_box[0]
+            if attempt.timed_out:
+                return result  # already reported as a timeout; a late answer is dropped
+            attempt.committed = True
+            self._commit(result)
+        return result
+
+    def _commit(self, result: Result) -> None:
+        """Update state from a finished collection (called with the lock held)."""
+        if result.reason is not None:
+            self.errors[result.reason] += 1
+        elif result.obs is not None:
+            count = result.obs.memories
+            if count is not None:
+                prev = self._prev_count
+                result.drop_ratio = (prev - count) / prev if prev and count < prev else 0.0
+                self._prev_count = count
+            ident = result.obs.identity
+            if ident is not None and self._identity is not None and ident != self._identity:
+                self.recreations += 1
+                log.warning("memory table recreated", extra={"store": self.name})
+            if ident is not None:
+                self._identity = ident
+            self.last_success_at = result.finished_at
+        self.last = result
+
+    # -- the scrape side ---------------------------------------------------------------
+    def begin(self) -> _Attempt | Result:
+        """Start (or join) a collection, or return a cached result under min_interval."""
+        with self._lock:
+            now = time.monotonic()
+            last = self.last
+            if (self.store.min_interval > 0 and last is not None and last.up
+                    and now - last.finished_mono < self.store.min_interval):
+                return last
+            att = self._attempt
+            if att is not None and not att.future.done():
+                if not att.timed_out:
+                    return att  # a concurrent scrape started it: share the answer
+                # The previous collection is stuck past its timeout: do not queue another
+                # behind it on this store's single worker; report the timeout again.
+                return self._timeout_result(att)
+            box: list[_Attempt] = []
+            att = _Attempt(self._executor.submit(self._run, box), now)
+            box.append(att)
+            self._attempt = att
+            return att
+
+    def _timeout_result(self, att: _Attempt) -> Result:
+        now = time.monotonic()
+        att.timed_out = True
+        result = Result(up=False, duration=now - att.started_mono, finished_at=time.time(),
+                        finished_mono=now, reason="timeout")
+        self._commit(result)
+        return result
+
+    def finish(self, pending: _Attempt | Result) -> Result:
+        if isinstance(pending, Result):
+            return pending
+        deadline = pending.started_mono + self.store.timeout + GRACE_SECONDS
+        try:
+            return pending.future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            pass
+        with self._lock:
+            if pending.committed:
+                late = True
+            else:
+                late = False
+                if pending.timed_out:  # a concurrent scrape already reported it
+                    assert self.last is not None
+                    return self.last
+                result = self._timeout_result(pending)
+        if late:
+            return pending.future.result()
+        log.warning("collection timed out", extra={"store": self.name,
+                                                   "timeout": self.store.timeout})
+        self.backend.cancel()
+        return result
+
+    def close(self) -> None:
+        self.backend.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.backend.close()
+
+
+def _gauge(d: m.MetricDef, help_suffix: str = "") -> GaugeMetricFamily:
+    return GaugeMetricFamily(d.name, d.help + help_suffix, labels=list(d.labels))
+
+
+class MemwatchCollector(Collector):
+    """Collects every store concurrently on each scrape."""
+
+    def __init__(self, runners: Sequence[StoreRunner]) -> None:
+        self.runners = list(runners)
+        cached = [r.name for r in runners if r.store.min_interval > 0]
+        self._cache_note = (
+            f" Stores {', '.join(cached)} serve their last successful result for up to "
+            "their min_interval (see memwatch_last_success_timestamp_seconds)."
+            if cached else ""
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # no collection at registration time
+
+    def collect(self) -> Iterator[Metric]:
+        pending = [(r, r.begin()) for r in self.runners]
+        results = [(r, r.finish(p)) for r, p in pending]
+        yield from self.families(results)
+
+    def families(self, results: Iterable[tuple[StoreRunner, Result]]) -> Iterator[Metric]:
+        note = self._cache_note
+        fam: dict[str, GaugeMetricFamily] = {
+            d.name: _gauge(d, note if d.name not in (m.UP.name, m.DURATION.name,
+                                                     m.LAST_SUCCESS.name) else "")
+            for d in m.CONTRACT if d.type == "gauge" and d is not m.BUILD_INFO
+        }
+        errors = CounterMetricFamily(m.ERRORS.name, m.ERRORS.help, labels=list(m.ERRORS.labels))
+        recreations = CounterMetricFamily(m.RECREATIONS.name, m.RECREATIONS.help,
+                                          labels=list(m.RECREATIONS.labels))
+        for runner, res in results:
+            s = runner.name
+            fam[m.UP.name].add_metric([s, runner.backend.kind], 1.0 if res.up else 0.0)
+            fam[m.DURATION.name].add_metric([s], res.duration)
+            if runner.last_success_at is not None:
+                fam[m.LAST_SUCCESS.name].add_metric([s], runner.last_success_at)
+            for reason, n in runner.errors.items():
+                errors.add_metric([s, reason], n)
+            if runner.backend.tracks_identity:
+                recreations.add_metric([s], runner.recreations)
+            obs = res.obs
+            if not res.up or obs is None:
+                continue  # no stale values: a failed store shows up=0 and its errors only
+            if obs.memories is not None:
+                fam[m.STORE_MEMORIES.name].add_metric([s], obs.memories)
+                fam[m.DROP_RATIO.name].add_metric([s], res.drop_ratio or 0.0)
+            for ns, n in (obs.namespaces or {}).items():
+                fam[m.MEMORIES.name].add_metric([s, ns], n)
+            if obs.newest_timestamp is not None:
+                fam[m.NEWEST.name].add_metric([s], obs.newest_timestamp)
+            if obs.size_bytes is not None:
+                fam[m.SIZE.name].add_metric([s], obs.size_bytes)
+            for stage, n in obs.backlog.items():
+                fam[m.BACKLOG.name].add_metric([s, stage], n)
+            for stage, ts in obs.backlog_oldest.items():
+                fam[m.BACKLOG_OLDEST.name].add_metric([s, stage], ts)
+            for name, labels, value in obs.extra:
+                d = m.BY_NAME[name]
+                fam[name].add_metric([s, *(labels[k] for k in d.labels[1:])], value)
+        build = _gauge(m.BUILD_INFO)
+        build.add_metric([__version__], 1.0)
+        yield build
+        yield from (f for f in fam.values() if f.samples)
+        yield errors
+        if recreations.samples:
+            yield recreations

@@ -1,0 +1,1 @@
+"""The live demo (the README's main command) and the example stores it writes."""

@@ -1,0 +1,40 @@
+"""Assembles the exporter from a spec: one runner per store, a registry, the HTTP app."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from memwatch.collector import MemwatchCollector, StoreRunner
+from memwatch.exporters.registry import file_checks, make_backend
+from memwatch.server import make_app
+from memwatch.spec import Spec
+from memwatch.webconfig import WebConfig
+
+
+@dataclass
+class Exporter:
+    registry: CollectorRegistry
+    collector: MemwatchCollector
+    app: Any
+
+    def close(self) -> None:
+        for runner in self.collector.runners:
+            runner.close()
+
+
+def build_exporter(spec: Spec, only: Sequence[str] = (), web: WebConfig | None = None
+                   ) -> Exporter:
+    unknown = sorted(set(only) - {s.name for s in spec.stores})
+    if unknown:
+        raise KeyError(f"no store named {', '.join(unknown)} in the spec")
+    stores = [s for s in spec.stores if not only or s.name in only]
+    runners = [StoreRunner(s, make_backend(s), file_checks(s)) for s in stores]
+    collector = MemwatchCollector(runners)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    app = make_app(registry, [s.name for s in stores], web or WebConfig())
+    return Exporter(registry, collector, app)

@@ -1,0 +1,2 @@
+"""Per-backend collectors. Backends are imported lazily: a spec with only SQLite stores
+never imports psycopg or pymongo."""

@@ -1,0 +1,205 @@
+"""SQLite backends: openclaw-mem, mem0's history.db and the custom `sql` preset.
+
+The file is opened read-only (`mode=ro`, `PRAGMA query_only`), a new connection per
+collection (a replaced file is seen at once and no lock outlives a scrape), and a timer
+interrupts a query that passes the store's timeout. In WAL mode readers never block the
+writer.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import urllib.parse
+from abc import abstractmethod
+from typing import Any
+
+from memwatch import metrics as m
+from memwatch.errors import CollectionError
+from memwatch.exporters.base import Backend, Observation, cap_namespaces
+from memwatch.exporters.sqlbuild import SqlBuilder
+from memwatch.spec import Mem0HistoryStore, OpenclawMemStore, SqlStore
+
+JULIAN_TO_UNIX = "(({}) - 2440587.5) * 86400.0"
+
+
+def classify(exc: sqlite3.Error) -> CollectionError:
+    text = str(exc)
+    low = text.lower()
+    if "interrupted" in low:
+        return CollectionError("timeout", "query interrupted at the store's timeout")
+    if "locked" in low or "busy" in low:
+        return CollectionError("locked", text)
+    if "no such table" in low or "no such column" in low:
+        return CollectionError("schema", text)
+    if "unable to open" in low or "readonly" in low:
+        return CollectionError("connect", text)
+    return CollectionError("query", text)
+
+
+class SqliteBackend(Backend):
+    kind = "sqlite"
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self.timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        if not os.path.exists(self.path):
+            raise CollectionError("missing", f"{self.path}: no such file")
+        if not os.access(self.path, os.R_OK):
+            raise CollectionError("permission", f"{self.path}: not readable")
+        uri = f"file:{urllib.parse.quote(self.path)}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.timeout,
+                                   isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as exc:
+            raise classify(exc) from None
+        return conn
+
+    def size_bytes(self) -> float:
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.path.getsize(self.path + suffix)
+            except OSError:
+                pass
+        return float(total)
+
+    def collect(self) -> Observation:
+        conn = self._open()
+        timer = threading.Timer(self.timeout, conn.interrupt)
+        with self._lock:
+            self._conn = conn
+        timer.start()
+        try:
+            conn.execute("BEGIN")  # one read snapshot for every query of this collection
+            obs = self.query(conn)
+            obs.size_bytes = self.size_bytes()
+            return obs
+        except sqlite3.Error as exc:
+            raise classify(exc) from None
+        finally:
+            timer.cancel()
+            with self._lock:
+                self._conn = None
+            conn.close()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.interrupt()
+
+    @staticmethod
+    def tables(conn: sqlite3.Connection) -> set[str]:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {r[0] for r in rows}
+
+    @staticmethod
+    def scalar(conn: sqlite3.Connection, sql: str, params: Any = ()) -> Any:
+        row = conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    @abstractmethod
+    def query(self, conn: sqlite3.Connection) -> Observation: ...
+
+
+def _unix(julian: float | None) -> float | None:
+    return None if julian is None else (julian - 2440587.5) * 86400.0
+
+
+# A soft-archived observation: detail_json.lifecycle.state = 'soft-archived'.
+_ARCHIVED = ("(CASE WHEN json_valid(detail_json) "
+             "THEN json_extract(detail_json, '$.lifecycle.state') END) IS 'soft-archived'")
+
+
+class OpenclawMemBackend(SqliteBackend):
+    def __init__(self, store: OpenclawMemStore) -> None:
+        super().__init__(store.path, store.timeout)
+        self.store = store
+
+    def query(self, conn: sqlite3.Connection) -> Observation:
+        tables = self.tables(conn)
+        if "observations" not in tables:
+            raise CollectionError("schema", f"{self.path}: no observations table")
+        total, archived, newest = conn.execute(
+            f"SELECT count(*), coalesce(sum({_ARCHIVED}), 0), max(julianday(ts)) "
+            "FROM observations").fetchone()
+        active = float(total - archived)
+        cap = self.store.max_namespaces
+        top = conn.execute(
+            f"SELECT tool_name, count(*) FROM observations WHERE NOT ({_ARCHIVED}) "
+            "GROUP BY tool_name ORDER BY 2 DESC, 1 LIMIT ?", (cap,)).fetchall()
+        obs = Observation(memories=active, namespaces=cap_namespaces(top, active, cap),
+                          newest_timestamp=_unix(newest))
+        obs.add(m.ARCHIVED.name, archived)
+        if "episodic_events" in tables:
+            for scope, n in conn.execute(
+                    "SELECT coalesce(scope, ''), count(*) FROM episodic_events GROUP BY 1"):
+                obs.add(m.EPISODIC_EVENTS.name, n, scope=scope or m.NO_NAMESPACE)
+        if "observation_embeddings" in tables:
+            for model, n in conn.execute(
+                    "SELECT coalesce(model, ''), count(*) FROM observation_embeddings "
+                    "GROUP BY 1"):
+                obs.add(m.EMBEDDINGS.name, n, model=model or m.NO_NAMESPACE)
+            dim = self.scalar(conn, "SELECT dim FROM observation_embeddings "
+                                    "ORDER BY created_at DESC, rowid DESC LIMIT 1")
+            if dim is not None:
+                obs.add(m.VECTOR_DIMENSION.name, dim)
+            missing = self.scalar(
+                conn, f"SELECT count(*) FROM observations o WHERE NOT ({_ARCHIVED}) AND "
+                "NOT EXISTS (SELECT 1 FROM observation_embeddings e "
+                "WHERE e.observation_id = o.id)")
+            obs.add(m.WITHOUT_EMBEDDING.name, missing)
+        if self.store.expected_dimension is not None:
+            obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
+        return obs
+
+
+HISTORY_EVENTS = ("ADD", "UPDATE", "DELETE")
+
+
+class Mem0HistoryBackend(SqliteBackend):
+    def __init__(self, store: Mem0HistoryStore) -> None:
+        super().__init__(store.path, store.timeout)
+
+    def query(self, conn: sqlite3.Connection) -> Observation:
+        if "history" not in self.tables(conn):
+            raise CollectionError("schema", f"{self.path}: no history table")
+        counts = dict.fromkeys(HISTORY_EVENTS, 0)
+        for event, n in conn.execute("SELECT event, count(*) FROM history GROUP BY event"):
+            counts[str(event)] = n
+        # live memories: ids whose history has no DELETE
+        live = self.scalar(conn, "SELECT count(*) FROM (SELECT memory_id FROM history "
+                                 "GROUP BY memory_id HAVING max(event = 'DELETE') = 0)")
+        newest = self.scalar(conn, "SELECT max(julianday(coalesce(updated_at, created_at))) "
+                                   "FROM history WHERE event IN ('ADD', 'UPDATE')")
+        obs = Observation(memories=float(live), newest_timestamp=_unix(newest))
+        for event, n in sorted(counts.items()):
+            obs.add(m.HISTORY_EVENTS.name, n, event=event)
+        return obs
+
+
+class SqlSqliteBackend(SqliteBackend):
+    def __init__(self, store: SqlStore) -> None:
+        assert store.path is not None
+        super().__init__(store.path, store.timeout)
+        self.store = store
+        self.sql = SqlBuilder(store, "sqlite")
+
+    def query(self, conn: sqlite3.Connection) -> Observation:
+        q = self.sql.count()
+        total = float(self.scalar(conn, q.sql, q.params))
+        obs = Observation(memories=total)
+        if (nq := self.sql.namespaces(self.store.max_namespaces)) is not None:
+            top = [(None if ns is None else str(ns), n)
+                   for ns, n in conn.execute(nq.sql, nq.params)]
+            obs.namespaces = cap_namespaces(top, total, self.store.max_namespaces)
+        if (tq := self.sql.newest()) is not None:
+            newest = self.scalar(conn, tq.sql, tq.params)
+            obs.newest_timestamp = None if newest is None else float(newest)
+        return obs

@@ -1,0 +1,1 @@
+"""gen-monitoring: rules, tests, routes and dashboards rendered from the spec."""

@@ -1,0 +1,99 @@
+"""The metric contract: every series memwatch exports, defined once.
+
+The collector, docs/metrics.md (checked by a test) and the generators read this table,
+so a name, its type, labels and help text live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MetricType = Literal["gauge", "counter", "info"]
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str  # for counters, without the `_total` suffix (prometheus_client adds it)
+    type: MetricType
+    labels: tuple[str, ...]
+    help: str
+
+    @property
+    def series_name(self) -> str:
+        """The name as it appears on /metrics."""
+        return f"{self.name}_total" if self.type == "counter" else self.name
+
+
+def _m(name: str, type_: MetricType, labels: tuple[str, ...], help_: str) -> MetricDef:
+    return MetricDef(name, type_, labels, help_)
+
+
+UP = _m("memwatch_up", "gauge", ("store", "backend"),
+        "1 if the last collection from the store succeeded, 0 otherwise.")
+STORE_MEMORIES = _m("memwatch_store_memories", "gauge", ("store",),
+                    "Memory records in the store (soft-archived records excluded).")
+MEMORIES = _m("memwatch_memories", "gauge", ("store", "namespace"),
+              "Memory records per namespace (user, agent, tool...); the largest namespaces "
+              "up to max_namespaces, the rest summed into namespace=\"__other__\".")
+DROP_RATIO = _m("memwatch_memories_drop_ratio", "gauge", ("store",),
+                "Fraction of memory records lost since the previous successful collection "
+                "(0 when the count grew or stayed).")
+NEWEST = _m("memwatch_newest_memory_timestamp_seconds", "gauge", ("store",),
+            "Unix time of the newest memory record.")
+BACKLOG = _m("memwatch_backlog", "gauge", ("store", "stage"),
+             "Items captured but not yet ingested or projected, by pipeline stage.")
+BACKLOG_OLDEST = _m("memwatch_backlog_oldest_timestamp_seconds", "gauge", ("store", "stage"),
+                    "Unix time of the oldest item waiting in the stage.")
+SIZE = _m("memwatch_store_size_bytes", "gauge", ("store",),
+          "Bytes the store occupies on disk.")
+DURATION = _m("memwatch_collection_duration_seconds", "gauge", ("store",),
+              "How long the last collection from the store took.")
+ERRORS = _m("memwatch_collection_errors", "counter", ("store", "reason"),
+            "Failed collections by reason (timeout, connect, auth, missing, permission, locked, "
+            "schema, query, config, internal).")
+LAST_SUCCESS = _m("memwatch_last_success_timestamp_seconds", "gauge", ("store",),
+                  "Unix time of the last successful collection from the store.")
+BUILD_INFO = _m("memwatch_exporter_build_info", "gauge", ("version",),
+                "Always 1; the version label says which memwatch is running.")
+
+ARCHIVED = _m("memwatch_archived_memories", "gauge", ("store",),
+              "Soft-archived memory records (kept in the store, excluded from the count).")
+EMBEDDINGS = _m("memwatch_embeddings", "gauge", ("store", "model"),
+                "Stored embedding vectors per embedding model; a second model appearing "
+                "signals a provider switch.")
+WITHOUT_EMBEDDING = _m("memwatch_memories_without_embedding", "gauge", ("store",),
+                       "Memory records that have no embedding vector.")
+VECTOR_DIMENSION = _m("memwatch_vector_dimension", "gauge", ("store",),
+                      "Dimension of the stored vectors (the vector column's type, or the "
+                      "newest embedding's).")
+VECTOR_DIMENSION_EXPECTED = _m("memwatch_vector_dimension_expected", "gauge", ("store",),
+                               "Vector dimension the spec expects (expected_dimension).")
+TABLE_EXISTS = _m("memwatch_table_exists", "gauge", ("store",),
+                  "1 if the memory table exists; mem0 creates it lazily and reset() drops it.")
+RECREATIONS = _m("memwatch_table_recreations", "counter", ("store",),
+                 "Times the memory table was seen dropped and recreated (its identity, the "
+                 "PostgreSQL OID, changed), as mem0's reset() does.")
+EPISODIC_EVENTS = _m("memwatch_episodic_events", "gauge", ("store", "scope"),
+                     "openclaw-mem episodic events by scope.")
+HISTORY_EVENTS = _m("memwatch_history_events", "gauge", ("store", "event"),
+                    "Recorded history events by type (ADD, UPDATE, DELETE), to set a drop "
+                    "against recorded deletes.")
+FILES = _m("memwatch_files", "gauge", ("store", "check"),
+           "Files matching the check's glob.")
+FILES_SIZE = _m("memwatch_files_size_bytes", "gauge", ("store", "check"),
+                "Total bytes of the files matching the check's glob.")
+FILES_NEWEST = _m("memwatch_files_newest_timestamp_seconds", "gauge", ("store", "check"),
+                  "Modification time of the newest file matching the check's glob.")
+
+CONTRACT: tuple[MetricDef, ...] = (
+    UP, STORE_MEMORIES, MEMORIES, DROP_RATIO, NEWEST, BACKLOG, BACKLOG_OLDEST, SIZE,
+    DURATION, ERRORS, LAST_SUCCESS, BUILD_INFO, ARCHIVED, EMBEDDINGS, WITHOUT_EMBEDDING,
+    VECTOR_DIMENSION, VECTOR_DIMENSION_EXPECTED, TABLE_EXISTS, RECREATIONS,
+    EPISODIC_EVENTS, HISTORY_EVENTS, FILES, FILES_SIZE, FILES_NEWEST,
+)
+
+BY_NAME: dict[str, MetricDef] = {m.name: m for m in CONTRACT}
+
+OTHER_NAMESPACE = "__other__"
+NO_NAMESPACE = "__none__"

@@ -1,0 +1,87 @@
+"""The exporter's HTTP listener: /metrics (text or OpenMetrics by negotiation, as
+prometheus_client serves it), /health, and a landing page; optional TLS and basic auth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from memwatch import __version__
+from memwatch.webconfig import BasicAuth, WebConfig
+
+log = logging.getLogger("memwatch.server")
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+LANDING = """<!doctype html><html><head><title>memwatch exporter</title></head>
+<body><h1>memwatch exporter {version}</h1><p>Stores: {stores}</p>
+<p><a href="/metrics">Metrics</a> · <a href="/health">Health</a></p></body></html>"""
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("http %s", format % args)
+
+
+def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig) -> Any:
+    metrics_app = make_wsgi_app(registry)
+    auth = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
+    extra_headers = list(web.http_server_config.headers.items())
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        def respond(status: str, headers: list[tuple[str, str]],
+                    exc_info: Any = None) -> Any:
+            return start_response(status, headers + extra_headers, exc_info)
+
+        if auth is not None and not auth.check(environ.get("HTTP_AUTHORIZATION")):
+            respond("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="memwatch"'),
+                                         ("Content-Type", "text/plain")])
+            return [b"Unauthorized\n"]
+        path = environ.get("PATH_INFO", "/")
+        if path == "/metrics":
+            return metrics_app(environ, respond)  # type: ignore[no-any-return]
+        if path == "/health":
+            respond("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"status": "ok", "version": __version__}).encode()]
+        if path == "/":
+            respond("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [LANDING.format(version=__version__, stores=", ".join(stores)).encode()]
+        respond("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Not found: try /metrics\n"]
+
+    return app
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class _ThreadingWSGIServer6(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+def serve(app: Any, listen: str, web: WebConfig) -> WSGIServer:
+    """Bind and return the server; the caller runs serve_forever() and shutdown()."""
+    host, port = parse_listen(listen)
+    cls = _ThreadingWSGIServer6 if ":" in host else ThreadingWSGIServer
+    httpd = make_server(host, port, app, cls, handler_class=_QuietHandler)
+    ctx = web.ssl_context()
+    if ctx is not None:
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    return httpd
+
+
+def serve_in_thread(httpd: WSGIServer) -> threading.Thread:
+    t = threading.Thread(target=httpd.serve_forever, name="http", daemon=True)
+    t.start()
+    return t

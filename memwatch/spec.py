@@ -1,0 +1,366 @@
+"""The YAML spec: a validated model of the stores (later also alerts, routing, dashboards).
+
+Loading composes the YAML node tree first so every validation error can name the key path
+*and* the line it sits on, the way a user finds it in an editor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from memwatch.errors import SpecError
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept seconds as a number or a Prometheus-style duration such as 500ms, 5s, 1m30s."""
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if not value.strip() or not match or not any(match.groups()):
+            raise ValueError(f"{value!r} is not a duration (e.g. 500ms, 5s, 2m, 1h)")
+        h, m, s, ms = match.groups()
+        return int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0) + int(ms or 0) / 1000
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Timeout = Annotated[Seconds, Field(gt=0, le=300)]
+# SQL identifiers are checked here and quoted by the backend: no SQL is assembled from
+# unchecked strings.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+JsonPath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z0-9_-]{1,64})+$")
+]
+StoreName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilesCheck(Model):
+    """A glob whose newest file's age, file count and bytes are exported."""
+
+    name: LabelValue = Field(description="The `check` label value.")
+    glob: str = Field(min_length=1, description="Shell glob; `~` is expanded.")
+    backlog_stage: LabelValue | None = Field(
+        None, description="Also export the matches as memwatch_backlog{stage=...}."
+    )
+    backlog_unit: Literal["lines", "files"] = Field(
+        "lines", description="What the backlog counts: JSONL lines or files."
+    )
+
+
+class StoreBase(Model):
+    name: StoreName
+    timeout: Timeout = Field(5.0, description="Per-collection timeout (e.g. 5s).")
+    min_interval: Annotated[Seconds, Field(ge=0, le=86400)] = Field(
+        0.0, description="Serve the last result for this long instead of querying again."
+    )
+    max_namespaces: int = Field(100, ge=1, le=10000)
+    files: tuple[FilesCheck, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_checks(self) -> StoreBase:
+        names = [f.name for f in self.files]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"files: check names must be unique, repeated: {sorted(dup)}")
+        return self
+
+
+class SqliteSource(Model):
+    path: str = Field(min_length=1, description="The SQLite file; opened read-only.")
+
+
+class PostgresSource(Model):
+    dsn: str | None = Field(
+        None, description="libpq DSN or URL; `env:VAR` reads it from the environment."
+    )
+    dsn_file: Path | None = Field(None, description="A file holding the DSN.")
+    password: str | None = Field(None, description="`env:VAR` (or inline, not advised).")
+    password_file: Path | None = Field(None, description="A file holding the password.")
+    connect_timeout: Annotated[Seconds, Field(gt=0, le=60)] = 3.0
+
+    @model_validator(mode="after")
+    def _one_dsn(self) -> PostgresSource:
+        if (self.dsn is None) == (self.dsn_file is None):
+            raise ValueError("give exactly one of dsn or dsn_file")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give at most one of password or password_file")
+        return self
+
+
+CountMode = Literal["exact", "estimate"]
+
+
+class OpenclawMemStore(StoreBase, SqliteSource):
+    """openclaw-mem's SQLite store and its JSONL capture spool."""
+
+    preset: Literal["openclaw-mem"]
+    path: str = "~/.openclaw/memory/openclaw-mem.sqlite"
+    spool: str | None = Field(
+        "~/.openclaw/memory/openclaw-mem-observations.jsonl",
+        description="The capture spool (null to skip); `<spool>.*.processing` files too.",
+    )
+    expected_dimension: int | None = Field(None, ge=1, le=65536)
+
+
+class Mem0HistoryStore(StoreBase, SqliteSource):
+    """mem0's history.db: ADD/UPDATE/DELETE events."""
+
+    preset: Literal["mem0-history"]
+
+
+class Mem0PgvectorStore(StoreBase, PostgresSource):
+    """mem0's pgvector table."""
+
+    preset: Literal["mem0-pgvector"]
+    table: Identifier = "memories"
+    schema_: Identifier = Field("public", alias="schema")
+    namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
+    expected_dimension: int | None = Field(None, ge=1, le=65536)
+    count: CountMode = "exact"
+
+
+class Condition(Model):
+    column: Identifier | JsonPath
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "is_null", "not_null"] = "="
+    value: str | int | float | bool | None = None
+
+    @model_validator(mode="after")
+    def _value_given(self) -> Condition:
+        if self.op in ("is_null", "not_null") and self.value is not None:
+            raise ValueError(f"op {self.op} takes no value")
+        if self.op not in ("is_null", "not_null") and self.value is None:
+            raise ValueError(f"op {self.op} needs a value")
+        return self
+
+
+class SqlStore(StoreBase):
+    """Any table: count, namespace, freshness, with checked identifiers and bound values."""
+
+    preset: Literal["sql"]
+    backend: Literal["sqlite", "postgresql"]
+    path: str | None = None
+    dsn: str | None = None
+    dsn_file: Path | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    connect_timeout: Annotated[Seconds, Field(gt=0, le=60)] = 3.0
+    table: Identifier
+    schema_: Identifier | None = Field(None, alias="schema")
+    namespace: Identifier | JsonPath | None = Field(
+        None, description="A column, or column.key for a JSON field."
+    )
+    timestamp: Identifier | JsonPath | None = Field(
+        None, description="A column (or JSON field) holding the record's time."
+    )
+    timestamp_format: Literal["iso", "unix_seconds", "unix_milliseconds"] = "iso"
+    filter: tuple[Condition, ...] = ()
+    count: CountMode = "exact"
+
+    @model_validator(mode="after")
+    def _source(self) -> SqlStore:
+        if self.backend == "sqlite":
+            if not self.path or self.dsn or self.dsn_file:
+                raise ValueError("backend sqlite needs path (and no dsn)")
+            if self.count == "estimate":
+                raise ValueError("count: estimate is for postgresql; SQLite counts exactly")
+        elif self.path or (self.dsn is None) == (self.dsn_file is None):
+            raise ValueError("backend postgresql needs exactly one of dsn or dsn_file")
+        if self.count == "estimate" and self.filter:
+            raise ValueError("count: estimate counts the whole table and cannot apply filter")
+        return self
+
+    def postgres_source(self) -> PostgresSource:
+        return PostgresSource(
+            dsn=self.dsn, dsn_file=self.dsn_file, password=self.password,
+            password_file=self.password_file, connect_timeout=self.connect_timeout,
+        )
+
+
+class FilesStore(StoreBase):
+    """Only file checks: a backup folder, a spool."""
+
+    preset: Literal["files"]
+
+    @model_validator(mode="after")
+    def _has_files(self) -> FilesStore:
+        if not self.files:
+            raise ValueError("preset files needs at least one entry under files")
+        return self
+
+
+Store = Annotated[
+    OpenclawMemStore | Mem0HistoryStore | Mem0PgvectorStore | SqlStore | FilesStore,
+    Field(discriminator="preset"),
+]
+
+
+class Defaults(Model):
+    timeout: Timeout = 5.0
+    min_interval: Annotated[Seconds, Field(ge=0, le=86400)] = 0.0
+    max_namespaces: int = Field(100, ge=1, le=10000)
+
+
+class ExporterSettings(Model):
+    listen: str = Field("127.0.0.1:9187", pattern=r"^.*:\d{1,5}$")
+    web_config_file: Path | None = Field(
+        None, description="Prometheus exporter-toolkit web config (TLS, basic auth)."
+    )
+
+
+class Spec(Model):
+    """The whole spec file."""
+
+    version: Literal[1] = 1
+    defaults: Defaults = Defaults()
+    exporter: ExporterSettings = ExporterSettings()
+    stores: tuple[Store, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("stores"), list):
+            return data
+        raw = data.get("defaults") or {}
+        defaults = {k: v for k, v in raw.items() if k in Defaults.model_fields} if isinstance(
+            raw, dict) else {}
+        data = dict(data)
+        data["stores"] = [
+            {**defaults, **s} if isinstance(s, dict) else s for s in data["stores"]
+        ]
+        return data
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Spec:
+        if not self.stores:
+            raise ValueError("stores: list at least one store")
+        names = [s.name for s in self.stores]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"store names must be unique, repeated: {dup}")
+        return self
+
+    def store(self, name: str) -> Store:
+        for s in self.stores:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# --- loading with line numbers -------------------------------------------------------
+
+def _lines(node: yaml.Node) -> dict[tuple[Any, ...], int]:
+    """Map every key path in the document to its 1-based line."""
+    out: dict[tuple[Any, ...], int] = {}
+
+    def walk(n: yaml.Node, path: tuple[Any, ...]) -> None:
+        out[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = path + (k.value,)
+                walk(v, key)
+                out[key] = k.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, path + (i,))
+
+    walk(node, ())
+    return out
+
+
+def _locate(loc: tuple[Any, ...], data: Any, lines: dict[tuple[Any, ...], int]) -> tuple[str, int]:
+    """Turn a pydantic error location into a key path and line, skipping union tags."""
+    path: list[Any] = []
+    cur = data
+    for item in loc:
+        if isinstance(cur, dict) and item in cur:
+            path.append(item)
+            cur = cur[item]
+        elif isinstance(cur, list) and isinstance(item, int) and item < len(cur):
+            path.append(item)
+            cur = cur[item]
+        elif isinstance(cur, dict) and isinstance(item, str) and item not in _TAGS:
+            path.append(item)  # a missing key: report it at its parent's line
+            break
+    line = lines.get(tuple(path)) or lines.get(tuple(path[:-1])) or 1
+    text = ""
+    for p in path:
+        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+    return text or "(top level)", line
+
+
+_TAGS = {"openclaw-mem", "mem0-history", "mem0-pgvector", "sql", "files",
+         "function-after", "function-before", "function-plain"}
+
+
+def _format_problem(err: Any) -> str:
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    if err["type"] == "union_tag_not_found":
+        presets = sorted(t for t in _TAGS if not t.startswith("function"))
+        msg = f"missing key `preset`; expected one of {presets}"
+    if err["type"] == "union_tag_invalid" and isinstance(err.get("input"), dict):
+        presets = sorted(t for t in _TAGS if not t.startswith("function"))
+        msg = f"unknown preset {err['input'].get('preset')!r}; expected one of {presets}"
+    return msg
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    """Validate spec text; raise SpecError naming each bad key path and its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise SpecError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) \
+            from None
+    if not isinstance(data, dict) or node is None:
+        raise SpecError([f"{source}:1: the spec must be a mapping with a `stores` list"])
+    lines = _lines(node)
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path, line = _locate(tuple(err["loc"]), data, lines)
+            problems.append(f"{source}:{line}: {path}: {_format_problem(err)}")
+        raise SpecError(problems) from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([f"{p}: cannot read the spec: {exc.strerror}"]) from None
+    return parse_spec(text, str(p))
+
+
+def json_schema() -> str:
+    """The spec's JSON Schema, for editor completion (yaml-language-server)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "memwatch spec"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

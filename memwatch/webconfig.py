@@ -1,0 +1,120 @@
+"""The Prometheus exporter-toolkit web config file: TLS and basic auth on the listener.
+
+Same keys as node_exporter's `--web.config.file`, so operators reuse what they have:
+https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ssl
+import threading
+from pathlib import Path
+from typing import Literal
+
+import bcrypt
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from memwatch.errors import SpecError
+
+ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",
+                     "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsServerConfig(_Model):
+    cert_file: Path
+    key_file: Path
+    client_auth_type: ClientAuth = "NoClientCert"
+    client_ca_file: Path | None = None
+    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
+    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
+    # Accepted for compatibility; Python's ssl module picks ciphers and curves itself.
+    cipher_suites: list[str] | None = None
+    curve_preferences: list[str] | None = None
+    prefer_server_cipher_suites: bool | None = None
+    client_allowed_sans: list[str] | None = None
+
+
+class HttpServerConfig(_Model):
+    http2: bool | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class WebConfig(_Model):
+    tls_server_config: TlsServerConfig | None = None
+    http_server_config: HttpServerConfig = HttpServerConfig()
+    basic_auth_users: dict[str, str] = Field(
+        default_factory=dict, description="user: bcrypt hash of the password")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        tls = self.tls_server_config
+        if tls is None:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        versions = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
+                    "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+        ctx.minimum_version = versions[tls.min_version]
+        if tls.max_version:
+            ctx.maximum_version = versions[tls.max_version]
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        if tls.client_auth_type != "NoClientCert":
+            if tls.client_ca_file:
+                ctx.load_verify_locations(tls.client_ca_file)
+            ctx.verify_mode = (ssl.CERT_REQUIRED if tls.client_auth_type in
+                               ("RequireAnyClientCert", "RequireAndVerifyClientCert")
+                               else ssl.CERT_OPTIONAL)
+        return ctx
+
+
+class BasicAuth:
+    """Checks `Authorization: Basic` against bcrypt hashes, caching verified pairs
+    (bcrypt is deliberately slow; Prometheus sends the same credentials every scrape)."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = {u: h.encode() for u, h in users.items()}
+        self._ok: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        if hashed is None:
+            bcrypt.checkpw(b"x", bcrypt.hashpw(b"y", bcrypt.gensalt(4)))  # even out timing
+            return False
+        key = hashlib.sha256(user.encode() + b"\0" + password.encode() + b"\0" + hashed).digest()
+        with self._lock:
+            if any(hmac.compare_digest(key, k) for k in self._ok):
+                return True
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed)
+        except ValueError:
+            return False
+        if ok:
+            with self._lock:
+                self._ok.add(key)
+        return ok
+
+
+def load_web_config(path: Path) -> WebConfig:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return WebConfig.model_validate(data)
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read the web config: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([f"{path}: not valid YAML: {exc}"]) from None
+    except ValidationError as exc:
+        raise SpecError([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                         for e in exc.errors()]) from None

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what memwatch's demo and tests need, idempotently and quietly when present:
+# Debian packages (Prometheus, Alertmanager, promtool, amtool) and a project venv in .venv.
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run on its own.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# --- Debian packages ---------------------------------------------------------------
+DEBS=(prometheus prometheus-alertmanager)
+if [ "${MEMWATCH_BENCH:-0}" = 1 ]; then
+  DEBS+=(prometheus-sql-exporter prometheus-postgres-exporter)
+fi
+missing=()
+for pkg in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  # --no-install-recommends: promtool and the binaries are all we need; policy-rc.d (where
+  # present) keeps the packages' services from starting: memwatch starts its own.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python venv ---------------------------------------------------------------------
+stamp="$VENV/.memwatch-installed"
+want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing memwatch and its test dependencies into $VENV"
+  log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
+         "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"; \
+       } >"$log" 2>&1; then
+    cat "$log" >&2; say "pip install failed (log: $log)"; exit 1
+  fi
+  "$VENV/bin/python" -c "import importlib.util as u, memwatch, psycopg; assert u.find_spec('pgserver')" \
+    || { say "the venv install is incomplete (log: $log)"; exit 1; }
+  echo "$want" > "$stamp"
+fi
