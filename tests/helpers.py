@@ -1,0 +1,66 @@
+"""Shared test helpers: build an exporter from spec text, scrape it, serve it on a port."""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+import urllib.request
+from collections.abc import Iterator
+
+from memwatch.exporter import Exporter, build_exporter
+from memwatch.server import serve, serve_in_thread
+from memwatch.spec import Spec, parse_spec
+from memwatch.webconfig import WebConfig
+
+
+def spec_from(text: str) -> Spec:
+    return parse_spec(textwrap.dedent(text), "test-spec")
+
+
+@contextlib.contextmanager
+def exporter_for(text: str) -> Iterator[Exporter]:
+    """An exporter (no HTTP) for spec text; closed afterwards."""
+    exp = build_exporter(spec_from(text))
+    try:
+        yield exp
+    finally:
+        exp.close()
+
+
+def value(exp: Exporter, name: str, **labels: str) -> float | None:
+    """One sample's value from a fresh scrape (the client_python test idiom)."""
+    return exp.registry.get_sample_value(name, labels)
+
+
+def samples(exp: Exporter, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of a family from one scrape, keyed by sorted labels."""
+    out = {}
+    for fam in exp.registry.collect():
+        for s in fam.samples:
+            if s.name == name:
+                out[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+@contextlib.contextmanager
+def serving(exp: Exporter, web: WebConfig | None = None) -> Iterator[str]:
+    """Serve the exporter on a free 127.0.0.1 port; yields the base URL."""
+    web = web or WebConfig()
+    httpd = serve(exp.app, "127.0.0.1:0", web)
+    serve_in_thread(httpd)
+    scheme = "https" if web.tls_server_config else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[
+        int, dict[str, str], str]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read().decode()
