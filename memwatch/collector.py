@@ -216,8 +216,8 @@ class MemwatchCollector(Collector):
             fam[m.DURATION.name].add_metric([s], res.duration)
             if runner.last_success_at is not None:
                 fam[m.LAST_SUCCESS.name].add_metric([s], runner.last_success_at)
-            for reason, n in runner.errors.items():
-                errors.add_metric([s, reason], n)
+            for reason, count in runner.errors.items():
+                errors.add_metric([s, reason], count)
             if runner.backend.tracks_identity:
                 recreations.add_metric([s], runner.recreations)
             obs = res.obs

@@ -28,7 +28,7 @@ LANDING = """<!doctype html><html><head><title>memwatch exporter</title></head>
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
 
 

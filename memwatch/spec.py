@@ -276,12 +276,12 @@ def _lines(node: yaml.Node) -> dict[tuple[Any, ...], int]:
         out[path] = n.start_mark.line + 1
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
-                key = path + (k.value,)
+                key = (*path, k.value)
                 walk(v, key)
                 out[key] = k.start_mark.line + 1
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
-                walk(v, path + (i,))
+                walk(v, (*path, i))
 
     walk(node, ())
     return out
@@ -292,10 +292,8 @@ def _locate(loc: tuple[Any, ...], data: Any, lines: dict[tuple[Any, ...], int]) 
     path: list[Any] = []
     cur = data
     for item in loc:
-        if isinstance(cur, dict) and item in cur:
-            path.append(item)
-            cur = cur[item]
-        elif isinstance(cur, list) and isinstance(item, int) and item < len(cur):
+        if (isinstance(cur, dict) and item in cur) or (
+                isinstance(cur, list) and isinstance(item, int) and item < len(cur)):
             path.append(item)
             cur = cur[item]
         elif isinstance(cur, dict) and isinstance(item, str) and item not in _TAGS:

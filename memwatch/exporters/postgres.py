@@ -7,6 +7,7 @@ from the store's timeout, so a lock held on the table cannot hang a scrape.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
@@ -113,19 +114,15 @@ class PostgresBackend(Backend):
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 conn.close()
-            except psycopg.Error:
-                pass
 
     def cancel(self) -> None:
         with self._lock:
             conn = self._conn
         if conn is not None and not conn.closed:
-            try:
+            with contextlib.suppress(Exception):  # best effort: the server may be gone
                 conn.cancel_safe(timeout=1.0)
-            except Exception:  # best effort: the server may be gone
-                pass
 
     def close(self) -> None:
         self._drop()
@@ -239,7 +236,8 @@ class Mem0PgvectorBackend(PostgresBackend):
         sampled = float(rows[0][2]) if rows else 0.0
         scale = total / sampled if sampled else 0.0
         top = [(r[0], float(round(r[1] * scale))) for r in rows]
-        cur.execute(f"SELECT extract(epoch FROM max({_MEM0_TS})) FROM {self.table} WHERE ctid >= %s::tid",
+        cur.execute(f"SELECT extract(epoch FROM max({_MEM0_TS})) FROM {self.table} "
+                    "WHERE ctid >= %s::tid",
                     (f"({max(0, pages - TAIL_PAGES)},0)",))
         newest = cur.fetchone()
         return Observation(

@@ -8,6 +8,7 @@ writer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -64,10 +65,8 @@ class SqliteBackend(Backend):
     def size_bytes(self) -> float:
         total = 0
         for suffix in ("", "-wal"):
-            try:
+            with contextlib.suppress(OSError):
                 total += os.path.getsize(self.path + suffix)
-            except OSError:
-                pass
         return float(total)
 
     def collect(self) -> Observation:
