@@ -64,3 +64,17 @@ def get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) ->
             return resp.status, dict(resp.headers), resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read().decode()
+
+
+class Scrape:
+    """Every sample of one scrape, so several values can be read from the same collection
+    (each `value()` call is a scrape of its own)."""
+
+    def __init__(self, exp: Exporter) -> None:
+        self.data: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for fam in exp.registry.collect():
+            for s in fam.samples:
+                self.data[(s.name, frozenset(s.labels.items()))] = s.value
+
+    def __call__(self, name: str, **labels: str) -> float | None:
+        return self.data.get((name, frozenset(labels.items())))

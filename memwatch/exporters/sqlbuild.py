@@ -101,7 +101,8 @@ class SqlBuilder:
             expr = f"({ts}) / 1000.0" if self.dialect == "sqlite" else (
                 f"({ts})::double precision / 1000.0")
         elif self.dialect == "sqlite":
-            expr = f"(julianday({ts}) - 2440587.5) * 86400.0"
+            # julianday() is ~10 us off at today's dates: round to milliseconds
+            expr = f"round((julianday({ts}) - 2440587.5) * 86400.0, 3)"
         else:  # the field appears twice: guard, then cast
             text = f"({ts})::text"
             expr = (f"extract(epoch FROM CASE WHEN {text} ~ {self.ph} "

@@ -22,9 +22,6 @@ from memwatch.exporters.base import Backend, Observation, cap_namespaces
 from memwatch.exporters.sqlbuild import SqlBuilder
 from memwatch.spec import Mem0HistoryStore, OpenclawMemStore, SqlStore
 
-JULIAN_TO_UNIX = "(({}) - 2440587.5) * 86400.0"
-
-
 def classify(exc: sqlite3.Error) -> CollectionError:
     text = str(exc)
     low = text.lower()
@@ -108,7 +105,8 @@ class SqliteBackend(Backend):
 
 
 def _unix(julian: float | None) -> float | None:
-    return None if julian is None else (julian - 2440587.5) * 86400.0
+    # a Julian day double carries ~10 us of error at today's dates: round to milliseconds
+    return None if julian is None else round((julian - 2440587.5) * 86400.0, 3)
 
 
 # A soft-archived observation: detail_json.lifecycle.state = 'soft-archived'.
