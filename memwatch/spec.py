@@ -9,46 +9,38 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
     model_validator,
 )
 
 from memwatch.errors import SpecError
+from memwatch.spec_monitoring import (
+    AlertName,
+    AlertOverride,
+    AlertsSection,
+    DashboardsSection,
+    PrometheusSection,
+    RecordingSection,
+    RoutingSection,
+)
+from memwatch.spec_types import (
+    Identifier,
+    JsonPath,
+    LabelValue,
+    Seconds,
+    StoreName,
+    Timeout,
+    parse_duration,
+)
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept seconds as a number or a Prometheus-style duration such as 500ms, 5s, 1m30s."""
-    if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if not value.strip() or not match or not any(match.groups()):
-            raise ValueError(f"{value!r} is not a duration (e.g. 500ms, 5s, 2m, 1h)")
-        h, m, s, ms = match.groups()
-        return int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0) + int(ms or 0) / 1000
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Timeout = Annotated[Seconds, Field(gt=0, le=300)]
-# SQL identifiers are checked here and quoted by the backend: no SQL is assembled from
-# unchecked strings.
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
-JsonPath = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z0-9_-]{1,64})+$")
-]
-StoreName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-
+__all__ = ["Spec", "load_spec", "parse_duration", "parse_spec"]
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,6 +57,9 @@ class FilesCheck(Model):
     backlog_unit: Literal["lines", "files"] = Field(
         "lines", description="What the backlog counts: JSONL lines or files."
     )
+    max_age: Annotated[Seconds, Field(gt=0)] | None = Field(
+        None, description="Alert (MemoryBackupStale) when the newest file is older than this."
+    )
 
 
 class StoreBase(Model):
@@ -75,6 +70,12 @@ class StoreBase(Model):
     )
     max_namespaces: int = Field(100, ge=1, le=10000)
     files: tuple[FilesCheck, ...] = ()
+    baseline: int | None = Field(
+        None, ge=1, description="Alert (info) when the count stays below this many memories.")
+    max_staleness: Annotated[Seconds, Field(gt=0)] | None = Field(
+        None, description="Alert when the newest memory is older than this (default 1h).")
+    alerts: dict[AlertName, AlertOverride] = Field(
+        default_factory=dict, description="Per-store overrides of the alerts section.")
 
     @model_validator(mode="after")
     def _unique_checks(self) -> StoreBase:
@@ -137,6 +138,8 @@ class Mem0PgvectorStore(StoreBase, PostgresSource):
     namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
     expected_dimension: int | None = Field(None, ge=1, le=65536)
     count: CountMode = "exact"
+    history_store: StoreName | None = Field(
+        None, description="A mem0-history store whose DELETE events explain drops here.")
 
 
 class Condition(Model):
@@ -234,6 +237,11 @@ class Spec(Model):
     defaults: Defaults = Defaults()
     exporter: ExporterSettings = ExporterSettings()
     stores: tuple[Store, ...]
+    alerts: AlertsSection = AlertsSection()
+    recording: RecordingSection = RecordingSection()
+    routing: RoutingSection = RoutingSection()
+    dashboards: DashboardsSection = DashboardsSection()
+    prometheus: PrometheusSection = PrometheusSection()
 
     @model_validator(mode="before")
     @classmethod
@@ -257,6 +265,12 @@ class Spec(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"store names must be unique, repeated: {dup}")
+        presets = {s.name: s.preset for s in self.stores}
+        for s in self.stores:
+            h = getattr(s, "history_store", None)
+            if h is not None and presets.get(h) != "mem0-history":
+                raise ValueError(f"store {s.name}: history_store {h!r} is not a mem0-history "
+                                 "store of this spec")
         return self
 
     def store(self, name: str) -> Store:
@@ -287,27 +301,59 @@ def _lines(node: yaml.Node) -> dict[tuple[Any, ...], int]:
     return out
 
 
-def _locate(loc: tuple[Any, ...], data: Any, lines: dict[tuple[Any, ...], int]) -> tuple[str, int]:
-    """Turn a pydantic error location into a key path and line, skipping union tags."""
+_MSG_PATH = re.compile(r"^(?P<path>[A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*): ")
+
+
+def _descend(cur: Any, item: Any) -> tuple[bool, Any]:
+    if (isinstance(cur, dict) and item in cur) or (
+            isinstance(cur, list) and isinstance(item, int) and item < len(cur)):
+        return True, cur[item]
+    return False, None
+
+
+def _locate(loc: tuple[Any, ...], msg: str, data: Any, lines: dict[tuple[Any, ...], int]
+            ) -> tuple[str, int, str]:
+    """Turn a pydantic error location into a key path and line, skipping union tags and
+    following a path that a model validator put at the start of its message."""
     path: list[Any] = []
     cur = data
     for item in loc:
-        if (isinstance(cur, dict) and item in cur) or (
-                isinstance(cur, list) and isinstance(item, int) and item < len(cur)):
+        found, nxt = _descend(cur, item)
+        if found:
             path.append(item)
-            cur = cur[item]
-        elif isinstance(cur, dict) and isinstance(item, str) and item not in _TAGS:
+            cur = nxt
+        elif isinstance(cur, dict) and isinstance(item, str) and item not in _skip():
             path.append(item)  # a missing key: report it at its parent's line
             break
+    if (match := _MSG_PATH.match(msg)) is not None:
+        tokens: list[Any] = []
+        for part in match.group("path").split("."):
+            name, _, idx = part.partition("[")
+            tokens += [name] + ([int(idx[:-1])] if idx else [])
+        sub, ok = cur, True
+        for tok in tokens:
+            ok, sub = _descend(sub, tok)
+            if not ok:
+                break
+        if ok:
+            path += tokens
+            msg = msg[match.end():]
     line = lines.get(tuple(path)) or lines.get(tuple(path[:-1])) or 1
     text = ""
     for p in path:
         text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
-    return text or "(top level)", line
+    return text or "(top level)", line, msg
 
 
-_TAGS = {"openclaw-mem", "mem0-history", "mem0-pgvector", "sql", "files",
-         "function-after", "function-before", "function-plain"}
+def presets() -> list[str]:
+    """Every `preset` value the Store union accepts."""
+    union = get_args(get_args(Store)[0])
+    return sorted(a for cls in union for a in get_args(cls.model_fields["preset"].annotation))
+
+
+def _skip() -> set[str]:
+    """Location items that are not keys of the document: union tags, pydantic markers."""
+    return {*presets(), "[key]", "function-after", "function-before", "function-plain"}
 
 
 def _format_problem(err: Any) -> str:
@@ -316,11 +362,9 @@ def _format_problem(err: Any) -> str:
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     if err["type"] == "union_tag_not_found":
-        presets = sorted(t for t in _TAGS if not t.startswith("function"))
-        msg = f"missing key `preset`; expected one of {presets}"
+        msg = f"missing key `preset`; expected one of {presets()}"
     if err["type"] == "union_tag_invalid" and isinstance(err.get("input"), dict):
-        presets = sorted(t for t in _TAGS if not t.startswith("function"))
-        msg = f"unknown preset {err['input'].get('preset')!r}; expected one of {presets}"
+        msg = f"unknown preset {err['input'].get('preset')!r}; expected one of {presets()}"
     return msg
 
 
@@ -342,8 +386,8 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            path, line = _locate(tuple(err["loc"]), data, lines)
-            problems.append(f"{source}:{line}: {path}: {_format_problem(err)}")
+            path, line, msg = _locate(tuple(err["loc"]), _format_problem(err), data, lines)
+            problems.append(f"{source}:{line}: {path}: {msg}")
         raise SpecError(problems) from None
 
 

@@ -1,0 +1,101 @@
+"""The alerts memwatch knows: name, default severity, `for`, threshold and what it means.
+
+Data only, shared by the spec (which validates per-alert overrides against these names),
+the rule generator, the promtool test generator, the docs and the consolidator's runbooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class AlertDef:
+    name: str
+    severity: Severity
+    for_seconds: float
+    component: str
+    summary: str
+    threshold: float | None = None  # meaning depends on the alert (ratio, seconds, count)
+    window_seconds: float | None = None
+    solution: str = ""
+
+
+CATALOGUE: tuple[AlertDef, ...] = (
+    AlertDef("MemoryCountZero", "critical", 120, "memory-store",
+             "Memory store {store} holds no memories",
+             solution="Check for a reset()/delete_all() or a restore that emptied the table; "
+                      "restore from the last backup."),
+    AlertDef("MemoryCountDropped", "warning", 300, "memory-store",
+             "Memory store {store} lost more than {threshold_pct} of its memories",
+             threshold=0.5, window_seconds=600,
+             solution="Compare with recorded deletes; look for a bulk delete or a provider "
+                      "switch that dropped writes."),
+    AlertDef("MemoryDatabaseDown", "critical", 60, "database",
+             "Memory store {store} is unreachable",
+             solution="Check the database process, network, credentials and disk."),
+    AlertDef("MemoryCountBelowBaseline", "info", 600, "memory-store",
+             "Memory store {store} is below its baseline",
+             solution="The store holds fewer memories than expected; check recent deletes."),
+    AlertDef("MemoryIngestionStalled", "warning", 300, "ingestion",
+             "No new memories in {store}", threshold=3600,
+             solution="Check the writer: the harvest job, the agent, the embedding provider."),
+    AlertDef("MemoryBacklogStuck", "warning", 300, "ingestion",
+             "Backlog of {store} is not being drained", threshold=900,
+             solution="The oldest captured item is waiting too long: restart the harvest or "
+                      "projection job; a leftover .processing file is recovered by the next run."),
+    AlertDef("MemoryBacklogGrowing", "warning", 900, "ingestion",
+             "Backlog of {store} keeps growing", threshold=100, window_seconds=1800,
+             solution="Ingestion is slower than capture; check the harvest job's errors."),
+    AlertDef("EmbeddingModelMixed", "warning", 300, "embeddings",
+             "Memory store {store} holds vectors of more than one embedding model",
+             solution="An embedding provider switch left vectors of two models mixed: "
+                      "re-embed or roll back the provider."),
+    AlertDef("VectorDimensionMismatch", "critical", 60, "embeddings",
+             "Vector dimension of {store} differs from the expected one",
+             solution="The embedding model changed; writes with the old dimension fail. "
+                      "Align the model or migrate the table."),
+    AlertDef("MemoryStoreGrowingAbnormally", "warning", 900, "memory-store",
+             "Memory store {store} grew abnormally fast", threshold=0.5, window_seconds=3600,
+             solution="Look for a runaway agent writing duplicates."),
+    AlertDef("MemoryLossUnexplained", "critical", 300, "memory-store",
+             "Memories of {store} vanished without recorded deletes", threshold=10,
+             window_seconds=3600,
+             solution="Memories disappeared that the history does not record as deleted: "
+                      "suspect a reset() or an out-of-band DELETE; restore from backup."),
+    AlertDef("MemoryTableRecreated", "critical", 0, "memory-store",
+             "The memory table of {store} was dropped and recreated",
+             solution="mem0's reset() drops and recreates the table; restore from backup "
+                      "if it was not intended."),
+    AlertDef("MemoryBackupStale", "warning", 600, "backup",
+             "The newest file of check {check} of {store} is too old", threshold=86400 * 1.5,
+             solution="The backup job did not run; check its schedule and logs."),
+    AlertDef("MemwatchExporterDown", "critical", 120, "exporter",
+             "The memwatch exporter {instance} is down",
+             solution="Restart the exporter; check its logs."),
+    AlertDef("MemwatchCollectionsFailing", "warning", 600, "exporter",
+             "Collections from {store} keep failing", threshold=3, window_seconds=900,
+             solution="See memwatch_collection_errors_total's reason label."),
+    AlertDef("HostMemoryUsageHigh", "warning", 300, "host",
+             "Host {instance} memory usage above {threshold_pct}",
+             solution="Find the process that grew; restart or scale out."),
+    AlertDef("HostMemoryExhaustionPredicted", "critical", 300, "host",
+             "Host {instance} will run out of memory within 15 minutes",
+             threshold=900, window_seconds=1800,
+             solution="Memory is falling fast: restart the leaking process before the OOM "
+                      "killer picks one."),
+    AlertDef("ProcessMemoryUsageHigh", "warning", 300, "process",
+             "Process {process} memory usage above {threshold_pct} of its limit",
+             solution="The process nears its memory limit; restart or raise the limit."),
+    AlertDef("ProcessMemoryExhaustionPredicted", "critical", 300, "process",
+             "Process {process} will reach its memory limit within 15 minutes",
+             threshold=900, window_seconds=1800,
+             solution="Memory grows fast: restart the process or raise its limit."),
+)
+
+BY_NAME: dict[str, AlertDef] = {a.name: a for a in CATALOGUE}
+ALERT_NAMES: tuple[str, ...] = tuple(a.name for a in CATALOGUE)

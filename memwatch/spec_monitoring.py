@@ -1,0 +1,226 @@
+"""The spec's monitoring sections: alerts, recording, routing, dashboards, prometheus.
+
+Every section has defaults good enough that a spec listing only stores renders a complete
+monitoring setup.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from memwatch.catalogue import ALERT_NAMES, Severity
+from memwatch.spec_types import Seconds
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _known_alert(name: str) -> str:
+    if name not in ALERT_NAMES:
+        raise ValueError(f"unknown alert {name!r}; known: {', '.join(ALERT_NAMES)}")
+    return name
+
+
+AlertName = Annotated[str, AfterValidator(_known_alert)]
+Ratio = Annotated[float, Field(gt=0, lt=1)]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+
+
+class Runbook(Model):
+    """Knowledge for an alert: linked from the alert, used by the consolidator's KB."""
+
+    title: str | None = None
+    category: str | None = None
+    solution: str | None = None
+    steps: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+class AlertOverride(Model):
+    enabled: bool = True
+    severity: Severity | None = None
+    for_: Annotated[Seconds, Field(ge=0, le=86400)] | None = Field(None, alias="for")
+    threshold: float | None = Field(None, description="Alert-specific: a ratio, seconds, "
+                                                      "or a count (see docs/operations.md).")
+    window: Annotated[Seconds, Field(gt=0, le=7 * 86400)] | None = None
+    runbook: Runbook | None = None
+
+
+class RamTier(Model):
+    ratio: Ratio
+    severity: Severity
+
+
+DEFAULT_TIERS = (RamTier(ratio=0.70, severity="info"), RamTier(ratio=0.80, severity="warning"),
+                 RamTier(ratio=0.90, severity="critical"),
+                 RamTier(ratio=0.95, severity="critical"))
+
+
+class ProcessRam(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    job: str = Field(description="The Prometheus job scraping the process's "
+                                 "process_resident_memory_bytes.")
+    limit_bytes: int = Field(gt=0, description="The memory limit usage is measured against.")
+
+
+class RamSection(Model):
+    host: bool = Field(True, description="Host RAM alerts from node_exporter's metrics.")
+    node_job: str = "node"
+    tiers: tuple[RamTier, ...] = DEFAULT_TIERS
+    predict_horizon: Annotated[Seconds, Field(gt=0, le=86400)] = 900.0
+    predict_window: Annotated[Seconds, Field(gt=0, le=86400)] = 1800.0
+    processes: tuple[ProcessRam, ...] = ()
+
+    @model_validator(mode="after")
+    def _sorted_unique(self) -> RamSection:
+        ratios = [t.ratio for t in self.tiers]
+        if ratios != sorted(set(ratios)):
+            raise ValueError("tiers: ratios must be unique and ascending")
+        return self
+
+
+class AlertsSection(Model):
+    runbook_url: str = Field(
+        "https://github.com/memwatch/memwatch/blob/main/docs/operations.md",
+        description="Base of every alert's runbook_url; the alert's anchor is appended.")
+    rules: dict[AlertName, AlertOverride] = Field(default_factory=dict)
+    ram: RamSection = RamSection()
+    extra_labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class RecordingSection(Model):
+    drop_windows: tuple[Annotated[Seconds, Field(gt=0, le=7 * 86400)], ...] = (600.0, 3600.0)
+    mem0_compat: bool = Field(False, description="Also record mem0_memory_total, "
+                                                 "mem0_memory_count, mem0_memory_drop_percentage"
+                                                 " and mem0_database_up.")
+
+
+# --- routing --------------------------------------------------------------------------
+
+class SlackReceiver(Model):
+    api_url_file: Path
+    channel: str | None = None
+    send_resolved: bool = True
+
+
+class EmailReceiver(Model):
+    to: str
+    from_: str = Field(alias="from")
+    smarthost: str = Field(pattern=r"^.+:\d+$")
+    auth_username: str | None = None
+    auth_password_file: Path | None = None
+    require_tls: bool = True
+    send_resolved: bool = True
+
+
+class TelegramReceiver(Model):
+    bot_token_file: Path
+    chat_id: int
+    send_resolved: bool = True
+
+
+class WebhookReceiver(Model):
+    url: str = Field(pattern=r"^https?://", description="Not a secret: an internal URL. "
+                                                        "Authenticate with bearer_token_file.")
+    bearer_token_file: Path | None = None
+    send_resolved: bool = True
+    max_alerts: int = Field(0, ge=0)
+
+
+class PagerDutyReceiver(Model):
+    routing_key_file: Path
+    send_resolved: bool = True
+
+
+class Receiver(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    slack: tuple[SlackReceiver, ...] = ()
+    email: tuple[EmailReceiver, ...] = ()
+    telegram: tuple[TelegramReceiver, ...] = ()
+    webhook: tuple[WebhookReceiver, ...] = ()
+    pagerduty: tuple[PagerDutyReceiver, ...] = ()
+
+
+class Route(Model):
+    receiver: str
+    match: dict[LabelName, str] = Field(
+        default_factory=dict, description="Label equality matchers, e.g. {severity: critical}.")
+    continue_: bool = Field(False, alias="continue")
+    repeat_interval: Annotated[Seconds, Field(gt=0)] | None = None
+
+
+def _version(v: str) -> str:
+    if not re.fullmatch(r"0\.\d+", v):
+        raise ValueError("alertmanager_version is like 0.25")
+    return v
+
+
+def _default_repeat() -> dict[Severity, float]:
+    return {"critical": 3600.0, "warning": 14400.0, "info": 86400.0}
+
+
+class RoutingSection(Model):
+    alertmanager_version: Annotated[str, AfterValidator(_version)] = Field(
+        "0.25", description="Alertmanager the config is rendered for (Telegram's "
+                            "bot_token_file needs 0.26 or newer).")
+    group_by: tuple[LabelName, ...] = ("store", "alertname")
+    group_wait: Annotated[Seconds, Field(ge=0)] = 30.0
+    group_interval: Annotated[Seconds, Field(gt=0)] = 300.0
+    repeat_interval: dict[Severity, Annotated[Seconds, Field(gt=0)]] = Field(
+        default_factory=lambda: _default_repeat(),
+        description="The cooldown before a still-firing alert is sent again, by severity.")
+    default_receiver: str = "consolidator"
+    consolidator_url: str | None = Field(
+        "http://127.0.0.1:9188/webhook/alerts",
+        description="Every alert also goes to the consolidator (null to skip).")
+    receivers: tuple[Receiver, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+    @model_validator(mode="after")
+    def _receivers_defined(self) -> RoutingSection:
+        names = [r.name for r in self.receivers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"receivers: repeated names {dup}")
+        known = set(names) | ({"consolidator"} if self.consolidator_url else set())
+        used = [("default_receiver", self.default_receiver)] + [
+            (f"routes[{i}].receiver", r.receiver) for i, r in enumerate(self.routes)]
+        for where, name in used:
+            if name not in known:
+                raise ValueError(f"{where}: receiver {name!r} is used but not defined "
+                                 f"(defined: {sorted(known)})")
+        if float(self.alertmanager_version[2:]) < 26:
+            for r in self.receivers:
+                if r.telegram:
+                    raise ValueError(
+                        f"receiver {r.name}: Telegram's bot_token_file needs "
+                        f"alertmanager_version 0.26 or newer (memwatch never inlines secrets)")
+        return self
+
+
+class DashboardsSection(Model):
+    title_prefix: str = "memwatch"
+    uid_prefix: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,20}$")] = "memwatch"
+    refresh: str = "30s"
+    time_from: str = "now-6h"
+    datasource: str = Field("Prometheus", description="Default of the datasource variable.")
+
+
+class ScrapeTarget(Model):
+    job: str = "memwatch"
+    targets: tuple[str, ...] = ()
+
+
+class PrometheusSection(Model):
+    scrape_interval: Annotated[Seconds, Field(gt=0)] = 30.0
+    evaluation_interval: Annotated[Seconds, Field(gt=0)] = 30.0
+    scrape_timeout: Annotated[Seconds, Field(gt=0)] | None = None
+    exporters: tuple[ScrapeTarget, ...] = ()
+    alertmanagers: tuple[str, ...] = ("127.0.0.1:9093",)
+    node_exporter_targets: tuple[str, ...] = ()
+    extra_scrape_configs: tuple[dict[str, Any], ...] = ()

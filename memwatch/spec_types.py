@@ -1,0 +1,33 @@
+"""Value types shared by the spec's modules: durations, identifiers, names."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept seconds as a number or a Prometheus-style duration such as 500ms, 5s, 1m30s."""
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if not value.strip() or not match or not any(match.groups()):
+            raise ValueError(f"{value!r} is not a duration (e.g. 500ms, 5s, 2m, 1h)")
+        h, m, s, ms = match.groups()
+        return int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0) + int(ms or 0) / 1000
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Timeout = Annotated[Seconds, Field(gt=0, le=300)]
+# SQL identifiers are checked here and quoted by the backend: no SQL is assembled from
+# unchecked strings.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+JsonPath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z0-9_-]{1,64})+$")
+]
+StoreName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
