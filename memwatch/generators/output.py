@@ -102,3 +102,19 @@ def diff_tree(out: Path, files: Mapping[str, str], owned: tuple[str, ...]) -> st
                 fromfile=f"a/{rel}" if old_path.is_file() else "/dev/null",
                 tofile=f"b/{rel}" if rel in files else "/dev/null"))
     return "".join(chunks)
+
+
+def go_duration(seconds: float) -> str:
+    """Prometheus/Alertmanager duration: 90 -> '1m30s', 3600 -> '1h', 0.5 -> '500ms'."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000),
+                       ("ms", 1)):
+        if unit == "d" and ms % size:  # days only when whole: 36h reads better than 1d12h
+            continue
+        n, ms = divmod(ms, size)
+        if n:
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
