@@ -1,10 +1,84 @@
-"""Renderer stub: being written."""
+"""rules/tests/*.yml: a `promtool test rules` file per rule group, every alert proved to
+fire at its threshold after its `for` and to stay silent just below it."""
 
 from __future__ import annotations
 
-from memwatch.generators.output import Context, Files
+from typing import Any
+
+from memwatch.generators.alertdefs import AlertRule, Scenario, Series, build_rules
+from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
+
+TESTS_DIR = "rules/tests"
+
+
+def notation(values: tuple[float, ...]) -> str:
+    """promtool's expanding notation: runs of equal steps as 'a+bxN'."""
+    out: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i + 1
+        step = values[j] - values[i] if j < len(values) else 0.0
+        while j + 1 < len(values) and values[j + 1] - values[j] == step:
+            j += 1
+        if j == i + 1 and j < len(values) and step != 0:
+            out.append(_num(values[i]))  # a lone value
+            i += 1
+            continue
+        n = j - i
+        if j >= len(values):
+            out.append(_num(values[i]))
+            i = j
+            continue
+        if step == 0:
+            out.append(f"{_num(values[i])}x{n}")
+        else:
+            sign = "+" if step > 0 else "-"
+            out.append(f"{_num(values[i])}{sign}{_num(abs(step))}x{n}")
+        i = j + 1
+    return " ".join(out)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+def _scenario_test(rule: AlertRule, sc: Scenario) -> dict[str, Any]:
+    def series(s: Series) -> dict[str, str]:
+        return {"series": s.selector, "values": notation(s.values)}
+
+    checks = []
+    for check in sc.checks:
+        alerts = []
+        for exp in check.alerts:
+            alerts.append({"exp_labels": dict(sorted(exp.labels.items())),
+                           "exp_annotations": exp.annotations})
+        checks.append({"eval_time": go_duration(check.at), "alertname": rule.alert,
+                       "exp_alerts": alerts})
+    store = rule.labels.get("store") or rule.labels.get("process") or ""
+    tier = f" {rule.labels['threshold']}%" if "threshold" in rule.labels else ""
+    return {
+        "name": f"{rule.alert}{tier}{' ' + store if store else ''}: {sc.name}",
+        "interval": "1m",
+        "input_series": [series(s) for s in sc.series],
+        "alert_rule_test": checks,
+    }
+
+
+def test_file_name(group: str) -> str:
+    return f"{TESTS_DIR}/{group.removeprefix('memwatch-')}.yml"
 
 
 def render(spec: Spec, ctx: Context) -> Files:
-    return {}
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for rule in build_rules(spec):
+        for sc in rule.scenarios:
+            by_group.setdefault(rule.group, []).append(_scenario_test(rule, sc))
+    return {
+        test_file_name(group): yaml_file({
+            "rule_files": ["../alerts.yml"],
+            "evaluation_interval": "1m",
+            "tests": tests,
+        }, ctx)
+        for group, tests in by_group.items()
+    }
