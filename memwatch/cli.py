@@ -79,7 +79,8 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
         click.echo(f"error: cannot listen on {address}: {exc.strerror}", err=True)
         sys.exit(1)
     scheme = "https" if web.tls_server_config else "http"
-    log.info("listening", extra={"address": f"{scheme}://{address}/metrics",
+    bound = f"{address.rpartition(':')[0]}:{httpd.server_port}"  # the real port for :0
+    log.info("listening", extra={"address": f"{scheme}://{bound}/metrics",
                                  "stores": ",".join(r.name for r in exporter.collector.runners),
                                  "version": __version__})
 

@@ -26,12 +26,22 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
             out[key] = value
     if record.exc_info and record.exc_info[0] is not None:
         out["exc"] = logging.Formatter().formatException(record.exc_info)
-    return out
+    return {key: _redacted(key, value) for key, value in out.items()}
+
+
+def _redacted(key: str, value: Any) -> Any:
+    """Redact each value before it is serialized: redacting the finished line would miss a
+    secret that JSON escaped, and `password=\\S+` would eat the closing quote of a field."""
+    if "password" in key.lower():
+        return "***"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(value if isinstance(value, str) else str(value))
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(json.dumps(_fields(record), default=str))
+        return json.dumps(_fields(record), default=str)
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -42,7 +52,7 @@ class LogfmtFormatter(logging.Formatter):
             if not text or any(c in text for c in ' ="\n'):
                 text = json.dumps(text)
             parts.append(f"{key}={text}")
-        return redact(" ".join(parts))
+        return " ".join(parts)
 
 
 def setup(fmt: str = "logfmt", level: str = "info") -> None:

@@ -66,18 +66,29 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-class _ThreadingWSGIServer6(ThreadingWSGIServer):
+class _Server(ThreadingWSGIServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up or speaks plain HTTP to the TLS port: a log line, not a
+        # traceback printed on stderr between the structured log lines.
+        log.debug("http connection error", extra={"client": client_address[0]},
+                  exc_info=True)
+
+
+class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
 def serve(app: Any, listen: str, web: WebConfig) -> WSGIServer:
     """Bind and return the server; the caller runs serve_forever() and shutdown()."""
     host, port = parse_listen(listen)
-    cls = _ThreadingWSGIServer6 if ":" in host else ThreadingWSGIServer
+    cls = _Server6 if ":" in host else _Server
     httpd = make_server(host, port, app, cls, handler_class=_QuietHandler)
     ctx = web.ssl_context()
     if ctx is not None:
-        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+        # The handshake runs in the connection's own thread (on its first read), not in
+        # accept(): a client that connects and stays silent must not stall the listener.
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
+                                       do_handshake_on_connect=False)
     return httpd
 
 

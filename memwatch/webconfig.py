@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import ssl
 import threading
 from pathlib import Path
@@ -107,10 +108,13 @@ class BasicAuth:
         return ok
 
 
+_TLS_FILES = ("cert_file", "key_file", "client_ca_file")
+
+
 def load_web_config(path: Path) -> WebConfig:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return WebConfig.model_validate(data)
+        cfg = WebConfig.model_validate(data)
     except OSError as exc:
         raise SpecError([f"{path}: cannot read the web config: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
@@ -118,3 +122,20 @@ def load_web_config(path: Path) -> WebConfig:
     except ValidationError as exc:
         raise SpecError([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
                          for e in exc.errors()]) from None
+    tls = cfg.tls_server_config
+    if tls is None:
+        return cfg
+    # Relative paths are relative to the web config file, as in exporter-toolkit.
+    base = Path(path).parent
+    files = {k: base / v for k in _TLS_FILES if (v := getattr(tls, k)) is not None}
+    cfg = cfg.model_copy(update={"tls_server_config": tls.model_copy(update=files)})
+    problems = [f"{path}: tls_server_config.{k}: cannot read {f}"
+                for k, f in files.items() if not (f.is_file() and os.access(f, os.R_OK))]
+    if problems:
+        raise SpecError(problems)
+    try:
+        cfg.ssl_context()  # fail here, naming the file, not later as "cannot listen"
+    except (OSError, ssl.SSLError) as exc:
+        raise SpecError([f"{path}: tls_server_config: cannot load the certificate, key or "
+                         f"client CA: {exc}"]) from None
+    return cfg

@@ -1,0 +1,91 @@
+"""/metrics, /health, the landing page and 404, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memwatch import __version__
+from memwatch.webconfig import WebConfig
+from tests.helpers import get
+from tests.http.support import Store, parse, sample, served
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+# What Prometheus 2.x sends when it scrapes.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
+
+def two_stores(store: Store, tmp: str) -> str:
+    return store.spec() + (
+        "  - name: backups\n    preset: files\n"
+        f"    files: [{{name: dumps, glob: '{tmp}/*.dump'}}]\n")
+
+
+def test_metrics_default_is_prometheus_text(store: Store) -> None:
+    with served(store.spec()) as url:
+        status, headers, body = get(url + "/metrics")
+    assert status == 200
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# EOF" not in body
+    data = parse(body)
+    assert sample(data, "memwatch_up", store="oc", backend="sqlite") == 1
+    assert sample(data, "memwatch_store_memories", store="oc") == store.active == 7
+    for tool, n in store.tools.items():
+        assert sample(data, "memwatch_memories", store="oc", namespace=tool) == n
+    assert sample(data, "memwatch_backlog", store="oc", stage="spool") == 3
+    assert sample(data, "memwatch_backlog", store="oc", stage="processing") == 1
+    assert sample(data, "memwatch_embeddings", store="oc", model="text-embedding-3-small") == 7
+    assert sample(data, "memwatch_exporter_build_info", version=__version__) == 1
+    # the counter is exposed with its _total suffix in the text format
+    assert sample(data, "memwatch_collection_errors_total", store="oc", reason="timeout") == 0
+
+
+@pytest.mark.parametrize("accept", [OPENMETRICS, PROMETHEUS_ACCEPT])
+def test_metrics_openmetrics_when_asked(store: Store, accept: str) -> None:
+    with served(store.spec()) as url:
+        status, headers, body = get(url + "/metrics", {"Accept": accept})
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith("# EOF\n")
+    assert "# TYPE memwatch_collection_errors counter" in body  # OpenMetrics family name
+    data = parse(body, openmetrics=True)
+    assert sample(data, "memwatch_store_memories", store="oc") == store.active
+    assert sample(data, "memwatch_collection_errors_total", store="oc", reason="missing") == 0
+
+
+def test_health_is_json_ok(store: Store) -> None:
+    with served(store.spec()) as url:
+        status, headers, body = get(url + "/health")
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"status": "ok", "version": __version__}
+
+
+@pytest.mark.parametrize("path", ["/nope", "/metrics/extra", "/healthz"])
+def test_unknown_path_is_404(store: Store, path: str) -> None:
+    with served(store.spec()) as url:
+        status, _, body = get(url + path)
+    assert status == 404
+    assert "memwatch_" not in body
+
+
+def test_landing_page_lists_the_stores(store: Store, tmp_path: object) -> None:
+    with served(two_stores(store, str(tmp_path))) as url:
+        status, headers, body = get(url + "/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert "Stores: oc, backups" in body
+    assert 'href="/metrics"' in body
+
+
+def test_configured_headers_on_every_response(store: Store) -> None:
+    web = WebConfig.model_validate({"http_server_config": {"headers": {
+        "X-Frame-Options": "deny", "Strict-Transport-Security": "max-age=31536000"}}})
+    with served(store.spec(), web) as url:
+        for path, code in (("/metrics", 200), ("/health", 200), ("/", 200), ("/x", 404)):
+            status, headers, _ = get(url + path)
+            assert status == code
+            assert headers["X-Frame-Options"] == "deny", path
+            assert headers["Strict-Transport-Security"] == "max-age=31536000", path
