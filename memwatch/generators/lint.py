@@ -1,0 +1,112 @@
+"""`gen-monitoring lint`: the real tools (promtool, amtool) plus memwatch's own rule lint,
+in the manner of mixtool's: names, severities, annotations, bounded aggregation labels."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memwatch.catalogue import SEVERITIES
+
+CAMEL = re.compile(r"^[A-Z][a-zA-Z0-9]*$")
+BY_CLAUSE = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+# Labels whose values grow with the data: an alert grouped by one pages once per value.
+UNBOUNDED = {"namespace", "user_id", "agent_id", "run_id", "session_id", "memory_id", "id",
+             "event_id", "uuid", "path"}
+REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    ok: bool = True
+
+    def passed(self, what: str) -> None:
+        self.lines.append(f"ok       {what}")
+
+    def failed(self, what: str, detail: str) -> None:
+        self.ok = False
+        self.lines.append(f"FAILED   {what}")
+        self.lines += [f"         {line}" for line in detail.strip().splitlines()]
+
+    def skipped(self, what: str, why: str) -> None:
+        self.lines.append(f"skipped  {what}: {why}")
+
+
+def _tool(report: Report, what: str, argv: list[str], cwd: Path) -> None:
+    if shutil.which(argv[0]) is None:
+        package = "prometheus-alertmanager" if argv[0] == "amtool" else "prometheus"
+        report.skipped(what, f"{argv[0]} not found (Debian: apt-get install {package})")
+        return
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    if proc.returncode == 0:
+        report.passed(what)
+    else:
+        report.failed(what, proc.stdout + proc.stderr)
+
+
+def lint_rules(groups: list[dict[str, Any]]) -> list[str]:
+    """memwatch's own checks on alert rules; returns the problems found."""
+    problems = []
+    for group in groups:
+        for rule in group.get("rules", []):
+            name = rule.get("alert")
+            if name is None:
+                continue
+            where = f"{group.get('name')}/{name}"
+            if not CAMEL.match(name):
+                problems.append(f"{where}: alert name is not CamelCase")
+            severity = (rule.get("labels") or {}).get("severity")
+            if severity not in SEVERITIES:
+                problems.append(f"{where}: severity {severity!r} not in {list(SEVERITIES)}")
+            annotations = rule.get("annotations") or {}
+            for key in REQUIRED_ANNOTATIONS:
+                if not str(annotations.get(key, "")).strip():
+                    problems.append(f"{where}: annotation {key} missing")
+            for clause in BY_CLAUSE.findall(str(rule.get("expr", ""))):
+                labels = {x.strip() for x in clause.split(",") if x.strip()}
+                if labels & UNBOUNDED:
+                    problems.append(f"{where}: aggregates by unbounded label(s) "
+                                    f"{sorted(labels & UNBOUNDED)}")
+    return problems
+
+
+def lint_tree(out: Path) -> Report:
+    report = Report()
+    rules_dir = out / "rules"
+    rule_files = sorted(str(p.relative_to(out)) for p in rules_dir.glob("*.yml"))
+    tests = sorted(str(p.relative_to(out)) for p in (rules_dir / "tests").glob("*.yml"))
+    if rule_files:
+        _tool(report, "promtool check rules", ["promtool", "check", "rules", *rule_files], out)
+        alerts = out / "rules" / "alerts.yml"
+        if alerts.is_file():
+            groups = (yaml.safe_load(alerts.read_text()) or {}).get("groups", [])
+            problems = lint_rules(groups)
+            if problems:
+                report.failed("memwatch rule lint", "\n".join(problems))
+            else:
+                report.passed("memwatch rule lint (names, severities, annotations, "
+                              "bounded by-labels)")
+    else:
+        report.failed("rules", f"no rule files under {rules_dir}")
+    if tests:
+        _tool(report, "promtool test rules", ["promtool", "test", "rules", *tests], out)
+    prom = out / "prometheus" / "prometheus.yml"
+    if prom.is_file():
+        _tool(report, "promtool check config", ["promtool", "check", "config",
+                                                str(prom.relative_to(out))], out)
+    else:
+        report.skipped("promtool check config", f"no {prom}")
+    am = out / "alertmanager" / "alertmanager.yml"
+    if am.is_file():
+        _tool(report, "amtool check-config", ["amtool", "check-config",
+                                              str(am.relative_to(out))], out)
+    else:
+        report.skipped("amtool check-config", f"no {am}")
+    return report
