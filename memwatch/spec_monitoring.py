@@ -209,6 +209,10 @@ class DashboardsSection(Model):
     refresh: str = "30s"
     time_from: str = "now-6h"
     datasource: str = Field("Prometheus", description="Default of the datasource variable.")
+    prometheus_url: str = Field(
+        "http://prometheus:9090", pattern=r"^https?://",
+        description="URL of the provisioned Prometheus datasource (the compose stack's "
+                    "service by default).")
 
 
 class ScrapeTarget(Model):

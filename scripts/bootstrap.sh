@@ -48,3 +48,25 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     || { say "the venv install is incomplete (log: $log)"; exit 1; }
   echo "$want" > "$stamp"
 fi
+
+# --- Grafana's dashboard schema (dashboard tests) -----------------------------------------
+# npm @grafana/schema (TypeScript types) and ts-json-schema-generator, from the committed
+# lockfile with --ignore-scripts; the tests turn the types into a JSON Schema. Reinstalled
+# only when node_modules is missing or the lockfile changes.
+GS="$ROOT/tools/grafana-schema"
+if ! command -v npm >/dev/null 2>&1; then
+  say "npm not found: skipping $GS (the dashboard schema tests will skip)"
+else
+  gs_stamp="$GS/node_modules/.memwatch-installed"
+  gs_want="$(cat "$GS/package.json" "$GS/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$gs_stamp" 2>/dev/null)" != "$gs_want" ]; then
+    say "installing Grafana's dashboard schema into $GS/node_modules"
+    gs_log="$(mktemp)"
+    if ! (cd "$GS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+         >"$gs_log" 2>&1; then
+      cat "$gs_log" >&2; rm -f "$gs_log"; say "npm ci failed in $GS"; exit 1
+    fi
+    rm -f "$gs_log"
+    echo "$gs_want" > "$gs_stamp"
+  fi
+fi
