@@ -127,7 +127,8 @@ class TelegramReceiver(Model):
 class WebhookReceiver(Model):
     url: str = Field(pattern=r"^https?://", description="Not a secret: an internal URL. "
                                                         "Authenticate with bearer_token_file.")
-    bearer_token_file: Path | None = None
+    bearer_token_file: Path | None = Field(
+        None, description="Sent as `Authorization: Bearer <file content>`.")
     send_resolved: bool = True
     max_alerts: int = Field(0, ge=0)
 
@@ -160,6 +161,9 @@ def _version(v: str) -> str:
     return v
 
 
+CONSOLIDATOR = "consolidator"  # the receiver name of consolidator_url
+
+
 def _default_repeat() -> dict[Severity, float]:
     return {"critical": 3600.0, "warning": 14400.0, "info": 86400.0}
 
@@ -176,8 +180,10 @@ class RoutingSection(Model):
         description="The cooldown before a still-firing alert is sent again, by severity.")
     default_receiver: str = "consolidator"
     consolidator_url: str | None = Field(
-        "http://127.0.0.1:9188/webhook/alerts",
+        "http://127.0.0.1:9188/webhook/alerts", pattern=r"^https?://",
         description="Every alert also goes to the consolidator (null to skip).")
+    consolidator_bearer_token_file: Path | None = Field(
+        None, description="Authenticate the consolidator webhook with this bearer token file.")
     receivers: tuple[Receiver, ...] = ()
     routes: tuple[Route, ...] = ()
 
@@ -187,20 +193,33 @@ class RoutingSection(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"receivers: repeated names {dup}")
-        known = set(names) | ({"consolidator"} if self.consolidator_url else set())
+        if self.consolidator_url and CONSOLIDATOR in names:
+            raise ValueError(f"receivers[{names.index(CONSOLIDATOR)}].name: {CONSOLIDATOR!r} "
+                             "is the consolidator_url's receiver (set consolidator_url: null "
+                             "to define your own)")
+        known = set(names) | ({CONSOLIDATOR} if self.consolidator_url else set())
         used = [("default_receiver", self.default_receiver)] + [
             (f"routes[{i}].receiver", r.receiver) for i, r in enumerate(self.routes)]
         for where, name in used:
             if name not in known:
                 raise ValueError(f"{where}: receiver {name!r} is used but not defined "
                                  f"(defined: {sorted(known)})")
-        if float(self.alertmanager_version[2:]) < 26:
-            for r in self.receivers:
+        if not self.supports_telegram:
+            for i, r in enumerate(self.receivers):
                 if r.telegram:
                     raise ValueError(
-                        f"receiver {r.name}: Telegram's bot_token_file needs "
+                        f"receivers[{i}].telegram: Telegram's bot_token_file needs "
                         f"alertmanager_version 0.26 or newer (memwatch never inlines secrets)")
         return self
+
+    def repeat(self, severity: Severity) -> float:
+        """The cooldown of a severity; one left out of repeat_interval keeps its default."""
+        return self.repeat_interval.get(severity, _default_repeat()[severity])
+
+    @property
+    def supports_telegram(self) -> bool:
+        """Telegram's bot_token_file exists from Alertmanager 0.26."""
+        return int(self.alertmanager_version[2:]) >= 26
 
 
 class DashboardsSection(Model):
@@ -228,3 +247,18 @@ class PrometheusSection(Model):
     alertmanagers: tuple[str, ...] = ("127.0.0.1:9093",)
     node_exporter_targets: tuple[str, ...] = ()
     extra_scrape_configs: tuple[dict[str, Any], ...] = ()
+
+    @model_validator(mode="after")
+    def _valid_for_prometheus(self) -> PrometheusSection:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
+            raise ValueError("scrape_timeout: longer than scrape_interval")
+        jobs = [e.job for e in self.exporters]
+        for i, extra in enumerate(self.extra_scrape_configs):
+            if not isinstance(extra.get("job_name"), str):
+                raise ValueError(f"extra_scrape_configs[{i}]: needs a job_name")
+            jobs.append(extra["job_name"])
+        dup = sorted({j for j in jobs if jobs.count(j) > 1})
+        if dup:
+            raise ValueError(f"job names must be unique across exporters and "
+                             f"extra_scrape_configs, repeated: {dup}")
+        return self

@@ -1,10 +1,77 @@
-"""Renderer stub: filled by its own change."""
+"""`prometheus/prometheus.yml`: intervals, the rendered rule files, Alertmanager, scrape jobs.
+
+Prometheus resolves `rule_files` relative to the config file, so the rendered tree works
+where it lies (`prometheus/` beside `rules/`) or mounted the same way in a container.
+"""
 
 from __future__ import annotations
 
-from memwatch.generators.output import Context, Files
+import math
+from typing import Any
+
+from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
+
+PATH = "prometheus/prometheus.yml"
+RULE_FILES = ("rules/recording.yml", "rules/alerts.yml")  # relative to the output directory
+DEFAULT_SCRAPE_TIMEOUT = 10.0  # Prometheus's own default
+_ANY_HOST = ("", "0.0.0.0", "::", "[::]")
+
+
+def exporter_target(listen: str) -> str:
+    """Where Prometheus reaches an exporter listening on `listen` (a wildcard host ->
+    localhost)."""
+    host, _, port = listen.rpartition(":")
+    return f"{'localhost' if host in _ANY_HOST else host}:{port}"
+
+
+def exporter_jobs(spec: Spec) -> list[tuple[str, list[str]]]:
+    """(job, targets) of the memwatch exporters; default: job `memwatch` at exporter.listen."""
+    default = [exporter_target(spec.exporter.listen)]
+    if not spec.prometheus.exporters:
+        return [("memwatch", default)]
+    return [(e.job, list(e.targets) or default) for e in spec.prometheus.exporters]
+
+
+def exporter_scrape_timeout(spec: Spec) -> float | None:
+    """A job-level scrape_timeout when the slowest store's timeout + 1 s (the exporter's
+    answer deadline) exceeds the global one; never longer than the scrape interval."""
+    p = spec.prometheus
+    needed = math.ceil(max(s.timeout for s in spec.stores) + 1)
+    current = p.scrape_timeout or min(DEFAULT_SCRAPE_TIMEOUT, p.scrape_interval)
+    if needed <= current:
+        return None
+    return min(float(needed), p.scrape_interval)
+
+
+def _static(job: str, targets: list[str], **extra: Any) -> dict[str, Any]:
+    return {"job_name": job, **extra, "static_configs": [{"targets": targets}]}
+
+
+def scrape_configs(spec: Spec) -> list[dict[str, Any]]:
+    timeout = exporter_scrape_timeout(spec)
+    extra = {"scrape_timeout": go_duration(timeout)} if timeout else {}
+    jobs = [_static(job, targets, **extra) for job, targets in exporter_jobs(spec)]
+    p = spec.prometheus
+    if p.node_exporter_targets:
+        jobs.append(_static(spec.alerts.ram.node_job, list(p.node_exporter_targets)))
+    jobs += [dict(c) for c in p.extra_scrape_configs]
+    return jobs
+
+
+def config(spec: Spec) -> dict[str, Any]:
+    p = spec.prometheus
+    glob: dict[str, Any] = {"scrape_interval": go_duration(p.scrape_interval),
+                            "evaluation_interval": go_duration(p.evaluation_interval)}
+    if p.scrape_timeout is not None:
+        glob["scrape_timeout"] = go_duration(p.scrape_timeout)
+    out: dict[str, Any] = {"global": glob, "rule_files": [f"../{f}" for f in RULE_FILES]}
+    if p.alertmanagers:
+        out["alerting"] = {"alertmanagers": [{"static_configs": [
+            {"targets": list(p.alertmanagers)}]}]}
+    out["scrape_configs"] = scrape_configs(spec)
+    return out
 
 
 def render(spec: Spec, ctx: Context) -> Files:
-    return {}
+    return {PATH: yaml_file(config(spec), ctx)}

@@ -1,0 +1,103 @@
+"""Alertmanager receivers from the spec: every secret is a `*_file` reference, never a value.
+
+Slack `api_url_file`, email `auth_password_file`, PagerDuty `routing_key_file`, Telegram
+`bot_token_file` (Alertmanager 0.26+, the spec refuses it below) and webhooks authenticated
+with `http_config.authorization.credentials_file` (a bearer token read from a file; the
+webhook URL itself is an internal address, not a secret).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from memwatch.spec_monitoring import (
+    CONSOLIDATOR,
+    EmailReceiver,
+    PagerDutyReceiver,
+    Receiver,
+    RoutingSection,
+    SlackReceiver,
+    TelegramReceiver,
+    WebhookReceiver,
+)
+
+# Alerts in a group may differ in severity (RAM tiers share an alertname): say so.
+SLACK_TITLE = ('[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}'
+               '{{ end }}] {{ .CommonLabels.alertname }}'
+               '{{ with .CommonLabels.store }} ({{ . }}){{ end }}')
+SLACK_TEXT = ('{{ range .Alerts }}*{{ .Labels.severity }}* {{ .Annotations.summary }}\n'
+              '{{ .Annotations.description }}\n'
+              '{{ with .Annotations.runbook_url }}<{{ . }}|runbook>{{ end }}\n'
+              '{{ end }}')
+PAGERDUTY_SEVERITY = ('{{ if .CommonLabels.severity }}{{ .CommonLabels.severity }}'
+                      '{{ else }}error{{ end }}')
+
+
+def _bearer(token_file: Path | None) -> dict[str, Any]:
+    if token_file is None:
+        return {}
+    return {"http_config": {"authorization": {"type": "Bearer",
+                                              "credentials_file": str(token_file)}}}
+
+
+def slack(c: SlackReceiver) -> dict[str, Any]:
+    out: dict[str, Any] = {"send_resolved": c.send_resolved, "api_url_file": str(c.api_url_file)}
+    if c.channel is not None:
+        out["channel"] = c.channel
+    out["title"] = SLACK_TITLE
+    out["text"] = SLACK_TEXT
+    return out
+
+
+def email(c: EmailReceiver) -> dict[str, Any]:
+    out: dict[str, Any] = {"send_resolved": c.send_resolved, "to": c.to, "from": c.from_,
+                           "smarthost": c.smarthost}
+    if c.auth_username is not None:
+        out["auth_username"] = c.auth_username
+    if c.auth_password_file is not None:
+        out["auth_password_file"] = str(c.auth_password_file)
+    out["require_tls"] = c.require_tls
+    return out
+
+
+def telegram(c: TelegramReceiver) -> dict[str, Any]:
+    return {"send_resolved": c.send_resolved, "bot_token_file": str(c.bot_token_file),
+            "chat_id": c.chat_id}
+
+
+def webhook(c: WebhookReceiver) -> dict[str, Any]:
+    return {"send_resolved": c.send_resolved, "url": c.url, "max_alerts": c.max_alerts,
+            **_bearer(c.bearer_token_file)}
+
+
+def pagerduty(c: PagerDutyReceiver) -> dict[str, Any]:
+    return {"send_resolved": c.send_resolved, "routing_key_file": str(c.routing_key_file),
+            "severity": PAGERDUTY_SEVERITY}
+
+
+def receiver(r: Receiver) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": r.name}
+    kinds: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+        ("slack_configs", [slack(c) for c in r.slack]),
+        ("email_configs", [email(c) for c in r.email]),
+        ("telegram_configs", [telegram(c) for c in r.telegram]),
+        ("webhook_configs", [webhook(c) for c in r.webhook]),
+        ("pagerduty_configs", [pagerduty(c) for c in r.pagerduty]),
+    )
+    out.update((key, configs) for key, configs in kinds if configs)
+    return out
+
+
+def consolidator(routing: RoutingSection) -> dict[str, Any] | None:
+    """The consolidator's webhook receiver, every alert and its resolution, unbatched."""
+    if not routing.consolidator_url:
+        return None
+    return receiver(Receiver(name=CONSOLIDATOR, webhook=(WebhookReceiver(
+        url=routing.consolidator_url,
+        bearer_token_file=routing.consolidator_bearer_token_file),)))
+
+
+def receivers(routing: RoutingSection) -> list[dict[str, Any]]:
+    first = consolidator(routing)
+    return ([first] if first else []) + [receiver(r) for r in routing.receivers]
