@@ -30,6 +30,8 @@ TAIL_PAGES = 256
 
 
 def classify(exc: Exception) -> CollectionError:
+    if isinstance(exc, CollectionError):  # raised by a query() itself: keep its reason
+        return exc
     text = secrets.redact(str(exc).strip())
     if isinstance(exc, pgerr.QueryCanceled):
         return CollectionError("timeout", f"query cancelled at the store's timeout: {text}")
@@ -121,8 +123,10 @@ class PostgresBackend(Backend):
         with self._lock:
             conn = self._conn
         if conn is not None and not conn.closed:
-            with contextlib.suppress(Exception):  # best effort: the server may be gone
-                conn.cancel_safe(timeout=1.0)
+            # Off the scrape's clock: a hung server does not answer the cancel request
+            # either, and waiting for it would push /metrics past timeout + 1 s.
+            threading.Thread(target=_cancel, args=(conn,), name="pg-cancel",
+                             daemon=True).start()
 
     def close(self) -> None:
         self._drop()
@@ -152,6 +156,11 @@ class PostgresBackend(Backend):
         if relpages <= 0:
             return 0.0 if pages == 0 else None
         return float(round(reltuples / relpages * pages))
+
+
+def _cancel(conn: psycopg.Connection[Any]) -> None:
+    with contextlib.suppress(Exception):  # best effort: the server may be gone
+        conn.cancel_safe(timeout=1.0)
 
 
 def _ts(key: str) -> str:

@@ -13,8 +13,16 @@ from typing import Any, Literal
 from memwatch.spec import Condition, SqlStore
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-# ISO-8601 at the start of a string: guards PostgreSQL casts so one bad row can't fail a scrape.
-PG_ISO_GUARD = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+# A whole ISO-8601 timestamp with in-range fields (days per month, leap years, offsets):
+# guards PostgreSQL casts so one bad row can't fail a scrape. A prefix check is not enough:
+# '2026-02-30T10:00', '...T25:61' or trailing text pass it and then fail `::timestamptz`.
+_PG_DATE = (r"[1-9][0-9]{3}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+            r"|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+            r"|([1-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26])00)-02-29")
+_PG_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+_PG_ZONE = r"( ?(Z|UTC|GMT|[+-](0[0-9]|1[0-4])(:[0-5][0-9](:[0-5][0-9])?|[0-5][0-9])?))?"
+PG_ISO_GUARD = f"^({_PG_DATE})[T ]{_PG_TIME}{_PG_ZONE}$"
+_PG_NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?$"  # a JSON number numeric can hold
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -64,7 +72,14 @@ class SqlBuilder:
             return f"{field} IS NOT NULL"
         value = c.value
         if "." in c.column and self.dialect == "postgresql":
-            value = _json_text(value)  # #>> yields text: compare as text
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                # #>> yields text, and as text "150" < "50": compare a number as a number
+                # (as SQLite does); a field that is not a number is NULL, not an error
+                params.append(_PG_NUMBER)
+                again = self._field(c.column, params)
+                field = f"CASE WHEN {field} ~ {self.ph} THEN ({again})::numeric END"
+            else:
+                value = _json_text(value)  # compare as text
         elif isinstance(value, bool) and self.dialect == "sqlite":
             value = int(value)
         params.append(value)

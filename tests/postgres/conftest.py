@@ -1,0 +1,118 @@
+"""Fixtures for the PostgreSQL tests: one real PostgreSQL 16 + pgvector cluster per session
+(see cluster.py), mem0's table filled once per module, spec text for the presets."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from memwatch import logs
+from tests.postgres import mem0data
+from tests.postgres.cluster import PgCluster
+from tests.postgres.mem0data import Mem0Data
+
+# The server's own zone is not UTC, so a naive timestamp read in the server's zone (rather
+# than in the UTC memwatch asks for) gives a different, wrong, newest time.
+SERVER_TIMEZONE = "America/Los_Angeles"
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    cluster = PgCluster(extra_settings=[f"timezone={SERVER_TIMEZONE}"])
+    try:
+        cluster.start()
+        cluster.create_app_database()
+        yield cluster
+    finally:
+        cluster.close()  # pg_ctl stop -m fast, even when tests failed
+
+@pytest.fixture(autouse=True)
+def _cluster_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with the cluster running and thawed, whatever the previous one
+    (an outage test that failed half-way) left behind."""
+    if "pg" not in request.fixturenames:
+        yield
+        return
+    cluster: PgCluster = request.getfixturevalue("pg")
+    cluster.thaw()
+    if not cluster.running:
+        cluster.start()
+    yield
+    cluster.thaw()
+
+@pytest.fixture(scope="session")
+def mem0(pg: PgCluster) -> Mem0Data:
+    """mem0's `memories` table with 5,000 memories of 150 users (built once; no test
+    changes it: those that write use tables of their own), plus what must NOT be
+    counted: its siblings `memories_entities` and `mem0migrations`, and a `memories` table
+    in another schema."""
+    data = mem0data.generate()
+    with pg.session() as conn:
+        mem0data.create_table(conn, "memories", data)
+        mem0data.create_table(conn, "memories_entities",
+                              mem0data.generate(700, users=20, seed=1))
+        mem0data.create_table(conn, "mem0migrations", mem0data.generate(3, users=1, seed=2))
+        conn.execute("CREATE SCHEMA IF NOT EXISTS archive")
+        mem0data.create_table(conn, "memories", mem0data.generate(321, seed=3),
+                              schema="archive")
+        conn.execute("GRANT USAGE ON SCHEMA archive TO memwatch")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA archive TO memwatch")
+    return data
+
+
+def mem0_spec(pg: PgCluster, name: str = "mem0", extra: str = "", dsn: str | None = None,
+              **keys: Any) -> str:
+    """Spec text for one mem0-pgvector store; `keys` become YAML keys (str as-is)."""
+    lines = [f"  - name: {name}", "    preset: mem0-pgvector"]
+    if dsn is not None or not any(k in keys for k in ("dsn", "dsn_file")):
+        lines.append(f"    dsn: '{dsn or pg.dsn()}'")
+    lines += [f"    {k}: {v}" for k, v in keys.items()]
+    lines += [f"    {line}" for line in extra.strip().splitlines()]
+    return "stores:\n" + "\n".join(lines) + "\n"
+
+def ns_samples(found: dict[tuple[tuple[str, str], ...], float]) -> dict[str, float]:
+    """memwatch_memories samples as {namespace: value}."""
+    return {dict(k)["namespace"]: v for k, v in found.items()}
+
+@dataclass
+class LogCapture:
+    """What memwatch logged: as its own formatter wrote it, in both formats, and every
+    raw record pytest captured (message, extras, exception) before any formatting."""
+
+    streams: dict[str, io.StringIO]
+    caplog: pytest.LogCaptureFixture
+
+    def text(self) -> str:
+        raw = [repr(vars(r)) for r in self.caplog.records]
+        return "\n".join([*(s.getvalue() for s in self.streams.values()),
+                          self.caplog.text, *raw])
+
+
+@pytest.fixture
+def captured_logs(caplog: pytest.LogCaptureFixture,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[LogCapture]:
+    """memwatch.logs.setup() as `memwatch export` calls it, once per format, each writing
+    to its own StringIO standing in for stderr, at debug level; plus caplog. The root
+    logger is restored afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    streams: dict[str, io.StringIO] = {}
+    handlers: list[logging.Handler] = []
+    try:
+        for fmt in ("logfmt", "json"):
+            streams[fmt] = io.StringIO()
+            monkeypatch.setattr(sys, "stderr", streams[fmt])
+            logs.setup(fmt, "debug")
+            handlers += root.handlers
+        monkeypatch.undo()
+        root.handlers[:] = [*handlers, caplog.handler]  # setup() replaced them
+        caplog.set_level(logging.DEBUG)
+        yield LogCapture(streams, caplog)
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
