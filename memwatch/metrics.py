@@ -86,11 +86,43 @@ FILES_SIZE = _m("memwatch_files_size_bytes", "gauge", ("store", "check"),
 FILES_NEWEST = _m("memwatch_files_newest_timestamp_seconds", "gauge", ("store", "check"),
                   "Modification time of the newest file matching the check's glob.")
 
+# MongoDB presets (clawmongo, orchestrator)
+MEMORIES_BY_SCOPE = _m("memwatch_memories_by_scope", "gauge", ("store", "scope"),
+                       "Memory records per scope (ClawMongo events: session, user, agent, "
+                       "workspace, tenant, global).")
+CHUNKS = _m("memwatch_chunks", "gauge", ("store", "status"),
+            "Search-index chunks by status (ClawMongo: active, archived, deleted); no active "
+            "chunks while memories exist means the index was emptied.")
+INGEST_RUNS = _m("memwatch_ingest_runs", "gauge", ("store", "status"),
+                 "Ingest runs within the store's window (default 1h) by status (ok, partial, "
+                 "failed).")
+INGEST_ITEMS_FAILED = _m("memwatch_ingest_items_failed", "gauge", ("store",),
+                         "Items that failed to ingest within the store's window (the sum of "
+                         "the runs' itemsFailed).")
+RELEVANCE_RUNS = _m("memwatch_relevance_runs", "gauge", ("store", "status"),
+                    "Relevance runs within the store's window by status (ok, degraded, "
+                    "insufficient-data).")
+RELEVANCE_DEGRADED_RATIO = _m("memwatch_relevance_degraded_ratio", "gauge", ("store",),
+                              "Fraction of the relevance runs within the store's window whose "
+                              "status is degraded.")
+# `percentile`, not `quantile`: Prometheus reserves `quantile` for summaries, whose _sum and
+# _count are counters; these are windowed gauges (promtool check metrics says so).
+RELEVANCE_LATENCY = _m("memwatch_relevance_latency_seconds", "gauge", ("store", "percentile"),
+                       "Relevance-run latency percentiles (50, 95, 99; nearest rank) over the "
+                       "runs within the store's window.")
+COLLECTION_DOCUMENTS = _m("memwatch_collection_documents", "gauge", ("store", "collection"),
+                          "Documents per MongoDB collection of the store.")
+COLLECTION_NEWEST = _m("memwatch_collection_newest_timestamp_seconds", "gauge",
+                       ("store", "collection"),
+                       "Unix time of the newest document of the collection.")
+
 CONTRACT: tuple[MetricDef, ...] = (
     UP, STORE_MEMORIES, MEMORIES, DROP_RATIO, NEWEST, BACKLOG, BACKLOG_OLDEST, SIZE,
     DURATION, ERRORS, LAST_SUCCESS, BUILD_INFO, ARCHIVED, EMBEDDINGS, WITHOUT_EMBEDDING,
     VECTOR_DIMENSION, VECTOR_DIMENSION_EXPECTED, TABLE_EXISTS, RECREATIONS,
     EPISODIC_EVENTS, HISTORY_EVENTS, FILES, FILES_SIZE, FILES_NEWEST,
+    MEMORIES_BY_SCOPE, CHUNKS, INGEST_RUNS, INGEST_ITEMS_FAILED, RELEVANCE_RUNS,
+    RELEVANCE_DEGRADED_RATIO, RELEVANCE_LATENCY, COLLECTION_DOCUMENTS, COLLECTION_NEWEST,
 )
 
 BY_NAME: dict[str, MetricDef] = {m.name: m for m in CONTRACT}

@@ -49,6 +49,31 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# --- MongoDB-wire emulator (tests and demo) ------------------------------------------
+# CongoDB from npm @push.rocks/smartmongo: an in-memory emulator, not MongoDB. Installed
+# from the committed lockfile with --ignore-scripts (no install script runs, nothing is
+# downloaded beyond the npm packages), again only when the lockfile changes.
+EMU="$ROOT/tools/mongo-emulator"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  say "installing Debian packages: nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+emu_stamp="$EMU/node_modules/.memwatch-installed"
+emu_want="$(cat "$EMU/package.json" "$EMU/package-lock.json" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$emu_stamp" 2>/dev/null)" != "$emu_want" ]; then
+  say "installing the MongoDB-wire emulator into $EMU/node_modules"
+  emu_log="$(mktemp)"
+  if ! (cd "$EMU" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+       >"$emu_log" 2>&1; then
+    cat "$emu_log" >&2; rm -f "$emu_log"; say "npm ci failed in $EMU"; exit 1
+  fi
+  rm -f "$emu_log"
+  echo "$emu_want" > "$emu_stamp"
+fi
+
 # --- Grafana's dashboard schema (dashboard tests) -----------------------------------------
 # npm @grafana/schema (TypeScript types) and ts-json-schema-generator, from the committed
 # lockfile with --ignore-scripts; the tests turn the types into a JSON Schema. Reinstalled

@@ -27,6 +27,18 @@ def make_backend(store: StoreBase) -> Backend:
     if preset == "files":
         from memwatch.exporters.files import FilesBackend
         return FilesBackend()
+    if preset == "clawmongo":
+        from memwatch.exporters.mongodb import ClawMongoBackend
+        return ClawMongoBackend(store)  # type: ignore[arg-type]
+    if preset == "mem0-mongodb":
+        from memwatch.exporters.mongodb import Mem0MongoBackend
+        return Mem0MongoBackend(store)  # type: ignore[arg-type]
+    if preset == "orchestrator":
+        from memwatch.exporters.mongodb import OrchestratorBackend
+        return OrchestratorBackend(store)  # type: ignore[arg-type]
+    if preset == "mongo":
+        from memwatch.exporters.mongodb import MongoCustomBackend
+        return MongoCustomBackend(store)  # type: ignore[arg-type]
     raise ValueError(f"no backend for preset {preset!r}")
 
 

@@ -1,0 +1,150 @@
+"""mem0's MongoDB store, an orchestrator's nine collections and the custom `mongo` preset,
+with exact values; estimate mode on a collection larger than the sample."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.helpers import Scrape, exporter_for, samples
+from tests.mongodb.conftest import MongoEnv, stores
+from tests.mongodb.data import ORCHESTRATOR_COUNTS, T0, mem0_docs, seed_orchestrator
+
+USERS: list[tuple[str | None, int]] = [("alice", 7), ("bob", 4), ("carol", 1), (None, 2)]
+
+
+def ns_of(exp_samples: dict[tuple[tuple[str, str], ...], float], store: str
+          ) -> dict[str, float]:
+    return {dict(k)["namespace"]: v for k, v in exp_samples.items()
+            if dict(k)["store"] == store}
+
+
+def test_mem0_mongodb_exact_values(mongo: MongoEnv) -> None:
+    db = mongo.fresh_db("mem0_db")
+    docs, expect = mem0_docs(USERS, mongo.emulated)
+    db["mem0"].insert_many(docs)
+    db["mem0_other"].insert_many(mem0_docs([("zed", 5)], mongo.emulated)[0])  # not counted
+    spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_db"),
+                  mongo.spec("by_agent", "mem0-mongodb", "mem0_db", namespace="agent_id"))
+    with exporter_for(spec) as exp:
+        got = Scrape(exp)
+        assert got("memwatch_up", store="m", backend="mongodb") == 1
+        assert got("memwatch_store_memories", store="m") == expect.memories == 14
+        found = samples(exp, "memwatch_memories")
+        assert ns_of(found, "m") == expect.namespaces == \
+            {"alice": 7, "bob": 4, "carol": 1, "__none__": 2}
+        assert ns_of(found, "by_agent") == {"helper": 2, "__none__": 12}
+        # the later of created_at/updated_at, ISO strings in -07:00 and -08:00
+        assert got("memwatch_newest_memory_timestamp_seconds", store="m") == \
+            pytest.approx(expect.newest, abs=1e-3)
+        assert got("memwatch_table_exists", store="m") == 1
+        assert (got("memwatch_store_size_bytes", store="m") or 0) > 0
+
+
+def test_mem0_mongodb_missing_collection_and_reset(mongo: MongoEnv) -> None:
+    """mem0 creates its collection lazily and reset() drops it: 0 memories, not an error."""
+    db = mongo.fresh_db("mem0_reset")
+    spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_reset"))
+    with exporter_for(spec) as exp:
+        got = Scrape(exp)
+        assert got("memwatch_up", store="m", backend="mongodb") == 1
+        assert got("memwatch_store_memories", store="m") == 0
+        assert got("memwatch_table_exists", store="m") == 0
+        db["mem0"].insert_many(mem0_docs(USERS, mongo.emulated)[0])
+        assert Scrape(exp)("memwatch_store_memories", store="m") == 14
+        db.drop_collection("mem0")  # reset()
+        got = Scrape(exp)
+        assert got("memwatch_store_memories", store="m") == 0
+        assert got("memwatch_memories_drop_ratio", store="m") == 1.0
+        assert got("memwatch_table_exists", store="m") == 0
+
+
+def test_mem0_mongodb_estimate_on_a_large_collection(mongo: MongoEnv) -> None:
+    """12,000 documents (more than the 10,000 sampled): the count from metadata is exact,
+    namespaces from the sample are close and add up to the count."""
+    db = mongo.fresh_db("mem0_big")
+    users: list[tuple[str | None, int]] = [("alice", 6000), ("bob", 3600), ("carol", 2400)]
+    docs, expect = mem0_docs(users, mongo.emulated)
+    db["mem0"].insert_many(docs)
+    spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_big", count="estimate",
+                             timeout="20s"))
+    with exporter_for(spec) as exp:
+        got = Scrape(exp)
+        assert got("memwatch_store_memories", store="m") == 12_000
+        ns = ns_of(samples(exp, "memwatch_memories"), "m")
+        assert set(ns) == {"alice", "bob", "carol"}
+        for user, n in expect.namespaces.items():
+            assert ns[user] == pytest.approx(n, rel=0.08), user
+        assert sum(ns.values()) == 12_000  # scaled shares apportioned to whole numbers
+        newest = got("memwatch_newest_memory_timestamp_seconds", store="m")
+        assert newest is not None
+        if mongo.emulated:
+            # the emulator returns natural order unreversed: the tail read sees the first
+            # documents inserted, so only a plausible time can be asserted here
+            assert newest <= expect.newest + 1e-3
+        else:
+            assert newest == pytest.approx(expect.newest, abs=1e-3)
+
+
+def test_orchestrator_collections(mongo: MongoEnv) -> None:
+    db = mongo.fresh_db("orch")
+    newest = seed_orchestrator(db)
+    spec = stores(mongo.spec("o", "orchestrator", "orch"),
+                  mongo.spec("o2", "orchestrator", "orch", count="estimate",
+                             memory_collections="[knowledge_base, concepts]"))
+    with exporter_for(spec) as exp:
+        got = Scrape(exp)
+        for store in ("o", "o2"):
+            assert got("memwatch_up", store=store, backend="mongodb") == 1
+            docs = {dict(k)["collection"]: v
+                    for k, v in samples(exp, "memwatch_collection_documents").items()
+                    if dict(k)["store"] == store}
+            assert docs == {k: float(v) for k, v in ORCHESTRATOR_COUNTS.items()}
+            fresh = {dict(k)["collection"]: v for k, v in
+                     samples(exp, "memwatch_collection_newest_timestamp_seconds").items()
+                     if dict(k)["store"] == store}
+            assert fresh == pytest.approx(newest)  # alerts: BSON dates; knowledge_base: ISO
+            assert got("memwatch_newest_memory_timestamp_seconds", store=store) == \
+                pytest.approx(newest["knowledge_base"])
+            assert (got("memwatch_store_size_bytes", store=store) or 0) > 0
+        assert got("memwatch_store_memories", store="o") == 6
+        assert got("memwatch_store_memories", store="o2") == 6 + 5
+        assert got("memwatch_memories", store="o", namespace="__none__") is None
+        db.drop_collection("concept_links")
+        db["alerts"].insert_one({"timestamp": T0 + timedelta(days=2)})
+        got = Scrape(exp)
+        assert got("memwatch_collection_documents", store="o", collection="concept_links") == 0
+        assert got("memwatch_collection_documents", store="o", collection="alerts") == 5
+        assert got("memwatch_collection_newest_timestamp_seconds", store="o",
+                   collection="alerts") == (T0 + timedelta(days=2)).timestamp()
+
+
+def test_custom_preset_with_filter(mongo: MongoEnv) -> None:
+    db = mongo.fresh_db("custom")
+    base = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    rows = [("ann", False, 0, "note"), ("ann", False, 1, "note"), ("bob", True, 5, "note"),
+            ("cy", False, -1, "fact"), (None, False, 2, "fact"), ("ann", False, 3, "todo")]
+    db["notes"].insert_many([
+        {"meta": {"owner": owner} if owner else {}, "deleted": deleted,
+         "created_ms": int((base + timedelta(days=d)).timestamp() * 1000), "kind": kind}
+        for owner, deleted, d, kind in rows])
+    spec = stores(
+        mongo.spec("n", "mongo", "custom", collection="notes", namespace="meta.owner",
+                   timestamp="created_ms", filter="{deleted: {$ne: true}}"),
+        mongo.spec("n2", "mongo", "custom", collection="notes",
+                   filter="{kind: {$in: [note, fact]}, deleted: false}", timestamp="created_ms"),
+        mongo.spec("all", "mongo", "custom", collection="notes", count="estimate"))
+    with exporter_for(spec) as exp:
+        got = Scrape(exp)
+        assert got("memwatch_store_memories", store="n") == 5
+        assert ns_of(samples(exp, "memwatch_memories"), "n") == \
+            {"ann": 3, "cy": 1, "__none__": 1}
+        assert got("memwatch_newest_memory_timestamp_seconds", store="n") == \
+            (base + timedelta(days=3)).timestamp()
+        assert got("memwatch_store_memories", store="n2") == 4
+        assert ns_of(samples(exp, "memwatch_memories"), "n2") == {}  # no namespace field
+        assert got("memwatch_newest_memory_timestamp_seconds", store="n2") == \
+            (base + timedelta(days=2)).timestamp()
+        assert got("memwatch_store_memories", store="all") == 6
+        assert got("memwatch_newest_memory_timestamp_seconds", store="all") is None

@@ -1,0 +1,176 @@
+"""A dead or hung MongoDB never hangs a scrape: /metrics answers within the store's timeout
++ 1 s with memwatch_up 0 and a counted reason, and the first scrape after the server is
+back reports correct counts again (the MongoClient reconnects by itself).
+
+On the emulator the server process itself is stopped and restarted on the same port (it
+comes back empty, in memory: the test seeds it again). Against a real server
+(MEMWATCH_TEST_MONGODB_URI) the outage is a TCP proxy in front of it that closes its port and
+every connection, then opens the port again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pymongo
+import pytest
+
+from tests.helpers import Scrape, exporter_for, get, serving
+from tests.mongodb.conftest import MongoEnv, start_emulator, stores
+from tests.mongodb.data import now_ms
+from tests.mongodb.servers import TcpProxy, proxied_uri, upstream_of
+
+TIMEOUT = 2.0
+
+
+@dataclass
+class Outage:
+    uri: str  # what the exporter connects to
+    seed_uri: str  # where the test writes its data
+    stop: Callable[[], None]
+    start: Callable[[], None]
+    freeze: Callable[[], None] | None = None
+    thaw: Callable[[], None] | None = None
+
+
+@pytest.fixture
+def outage(mongo: MongoEnv) -> Iterator[Outage]:
+    if mongo.emulated:
+        emu = start_emulator()  # a server of this test's own, stopped and started at will
+        try:
+            yield Outage(emu.uri, emu.uri, emu.stop, emu.start)
+        finally:
+            emu.close()
+        return
+    try:
+        proxy = TcpProxy(upstream_of(mongo.uri))
+        proxy.start()
+        uri = proxied_uri(mongo.uri, proxy.port)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield Outage(uri, mongo.uri, proxy.stop, proxy.start, proxy.freeze, proxy.thaw)
+    finally:
+        proxy.stop()
+
+
+def seed(uri: str, database: str, n: int) -> None:
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=10_000)
+    try:
+        client.drop_database(database)
+        client[database]["openclaw_a_events"].insert_many(
+            [{"agentId": "a", "scope": "user", "timestamp": now_ms()} for _ in range(n)])
+    finally:
+        client.close()
+
+
+def timed_scrape(url: str) -> tuple[float, str]:
+    start = time.monotonic()
+    status, _, body = get(url + "/metrics", timeout=30)
+    assert status == 200
+    return time.monotonic() - start, body
+
+
+def line(body: str, prefix: str) -> float | None:
+    for ln in body.splitlines():
+        if ln.startswith(prefix + " "):
+            return float(ln.rsplit(" ", 1)[1])
+    return None
+
+
+def test_server_stopped_then_back(mongo: MongoEnv, outage: Outage) -> None:
+    database = mongo.db_name("outage")
+    seed(outage.seed_uri, database, 7)
+    spec = stores(mongo.spec("oc", "clawmongo", "outage", uri=outage.uri,
+                             timeout=f"{TIMEOUT}s"))
+    up = 'memwatch_up{backend="mongodb",store="oc"}'
+    count = 'memwatch_store_memories{store="oc"}'
+    connect = 'memwatch_collection_errors_total{reason="connect",store="oc"}'
+    with exporter_for(spec) as exp, serving(exp) as url:
+        took, body = timed_scrape(url)
+        assert (line(body, up), line(body, count)) == (1, 7)
+        outage.stop()
+        for n in (1, 2):  # the first scrape finds dead pooled connections, the next none
+            took, body = timed_scrape(url)
+            assert took < TIMEOUT + 1, f"scrape {n} took {took:.2f}s"
+            assert line(body, up) == 0
+            assert line(body, count) is None  # nothing stale
+            assert line(body, connect) == n
+        outage.start()
+        if mongo.emulated:
+            seed(outage.seed_uri, database, 9)  # in memory: back empty, so seed again
+        took, body = timed_scrape(url)
+        assert line(body, up) == 1, body
+        assert line(body, count) == (9 if mongo.emulated else 7)
+        assert took < TIMEOUT + 1
+
+
+def test_hung_server_times_out(mongo: MongoEnv) -> None:
+    """A server that accepts and then never answers (SIGSTOP on the emulator; a frozen
+    proxy in front of a real server): up 0 within the timeout, then back."""
+    if mongo.emulated:
+        import signal
+
+        emu = start_emulator()
+        assert emu.proc is not None
+        proc = emu.proc
+        uri, seed_uri = emu.uri, emu.uri
+
+        def freeze() -> None:
+            proc.send_signal(signal.SIGSTOP)
+
+        def thaw() -> None:
+            proc.send_signal(signal.SIGCONT)
+
+        close: Callable[[], None] = emu.close
+    else:
+        try:
+            proxy = TcpProxy(upstream_of(mongo.uri))
+            proxy.start()
+            uri, seed_uri = proxied_uri(mongo.uri, proxy.port), mongo.uri
+        except ValueError as exc:
+            pytest.skip(str(exc))
+        freeze, thaw, close = proxy.freeze, proxy.thaw, proxy.stop
+    try:
+        database = mongo.db_name("hung")
+        seed(seed_uri, database, 5)
+        spec = stores(mongo.spec("oc", "clawmongo", "hung", uri=uri, timeout=f"{TIMEOUT}s"))
+        with exporter_for(spec) as exp:
+            assert Scrape(exp)("memwatch_store_memories", store="oc") == 5
+            freeze()
+            try:
+                start = time.monotonic()
+                got = Scrape(exp)
+                took = time.monotonic() - start
+                assert took < TIMEOUT + 1
+                assert got("memwatch_up", store="oc", backend="mongodb") == 0
+                reasons = {r: got("memwatch_collection_errors_total", store="oc", reason=r)
+                           for r in ("timeout", "connect")}
+                assert sum(v or 0 for v in reasons.values()) == 1, reasons
+            finally:
+                thaw()
+            got = Scrape(exp)
+            assert got("memwatch_up", store="oc", backend="mongodb") == 1
+            assert got("memwatch_store_memories", store="oc") == 5
+    finally:
+        close()
+
+
+def test_nothing_listening(mongo: MongoEnv) -> None:
+    """A port nobody listens on: `connect` within the timeout, on every scrape."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = stores(mongo.spec("dead", "mem0-mongodb", uri=f"mongodb://127.0.0.1:{port}",
+                             timeout="1s"))
+    with exporter_for(spec) as exp:
+        for n in (1, 2):
+            start = time.monotonic()
+            got = Scrape(exp)
+            assert time.monotonic() - start < 2.0
+            assert got("memwatch_up", store="dead", backend="mongodb") == 0
+            assert got("memwatch_collection_errors_total", store="dead", reason="connect") == n
