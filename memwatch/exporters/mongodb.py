@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
+from bson.errors import BSONError
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -205,7 +206,7 @@ class MongoBackend(Backend):
                 return self.query(client)
         except CollectionError:
             raise
-        except PyMongoError as exc:
+        except (PyMongoError, BSONError) as exc:  # BSONError: a document it cannot decode
             raise classify(exc) from None
 
     @abstractmethod
