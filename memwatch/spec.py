@@ -45,7 +45,7 @@ from memwatch.spec_types import (
 __all__ = ["Spec", "load_spec", "parse_duration", "parse_spec"]
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class FilesCheck(Model):

@@ -17,7 +17,7 @@ from memwatch.spec_types import Seconds
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _known_alert(name: str) -> str:
