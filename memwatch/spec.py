@@ -33,6 +33,8 @@ from memwatch.spec_monitoring import (
     RoutingSection,
 )
 from memwatch.spec_types import (
+    DURATION_MARK,
+    DURATION_PATTERN,
     Identifier,
     JsonPath,
     LabelValue,
@@ -400,9 +402,10 @@ class Spec(Model):
         if not self.stores:
             raise ValueError("stores: list at least one store")
         names = [s.name for s in self.stores]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"store names must be unique, repeated: {dup}")
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise ValueError(f"stores[{i}].name: store name {n!r} is repeated "
+                                 "(store names must be unique)")
         presets = {s.name: s.preset for s in self.stores}
         for s in self.stores:
             h = getattr(s, "history_store", None)
@@ -456,6 +459,9 @@ def _locate(loc: tuple[Any, ...], msg: str, data: Any, lines: dict[tuple[Any, ..
     path: list[Any] = []
     cur = data
     for item in loc:
+        if isinstance(cur, dict) and cur.get("preset") == item and item in presets() and (
+                not path or isinstance(path[-1], int)):
+            continue  # the union's tag, not the document's key of the same name (`files`)
         found, nxt = _descend(cur, item)
         if found:
             path.append(item)
@@ -502,7 +508,8 @@ def _format_problem(err: Any) -> str:
     if err["type"] == "union_tag_not_found":
         msg = f"missing key `preset`; expected one of {presets()}"
     if err["type"] == "union_tag_invalid" and isinstance(err.get("input"), dict):
-        msg = f"unknown preset {err['input'].get('preset')!r}; expected one of {presets()}"
+        msg = (f"preset: unknown preset {err['input'].get('preset')!r}; expected one of "
+               f"{presets()}")
     return msg
 
 
@@ -540,7 +547,28 @@ def load_spec(path: str | Path) -> Spec:
 
 def json_schema() -> str:
     """The spec's JSON Schema, for editor completion (yaml-language-server)."""
-    schema = Spec.model_json_schema(by_alias=True)
+    schema = _durations(Spec.model_json_schema(by_alias=True))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "memwatch spec"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
+def _durations(node: Any) -> Any:
+    """Durations accept seconds or a string like 5s: say so, with standard bound keywords."""
+    if isinstance(node, list):
+        return [_durations(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _durations(v) for k, v in node.items()}
+    if node.pop(DURATION_MARK, False):
+        number: dict[str, Any] = {"type": "number"}
+        for key, std in _BOUNDS.items():
+            if key in node:
+                number[std] = node.pop(key)
+        node.pop("type", None)
+        node["anyOf"] = [number, {"type": "string", "pattern": DURATION_PATTERN,
+                                  "description": "a duration such as 500ms, 5s, 2m, 1h30m"}]
+    return node

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+DURATION_PATTERN = r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$"
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 def parse_duration(value: Any) -> Any:
@@ -21,7 +22,10 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+# Marked so the JSON Schema can say "a number or a duration string" (see spec.json_schema).
+DURATION_MARK = "x-memwatch-duration"
+Seconds = Annotated[float, BeforeValidator(parse_duration),
+                    Field(json_schema_extra={DURATION_MARK: True})]
 Timeout = Annotated[Seconds, Field(gt=0, le=300)]
 # SQL identifiers are checked here and quoted by the backend: no SQL is assembled from
 # unchecked strings.

@@ -74,7 +74,7 @@ def test_wrong_type_and_bad_duration_lines() -> None:
 
 def test_unknown_and_missing_preset() -> None:
     assert problems("stores:\n  - name: a\n    preset: redis\n")[0].startswith(
-        "s.yaml:2: stores[0]: unknown preset 'redis'")
+        "s.yaml:3: stores[0].preset: unknown preset 'redis'")
     assert "missing key `preset`" in problems("stores:\n  - name: a\n")[0]
 
 
@@ -98,7 +98,7 @@ def test_cross_field_rules() -> None:
           - {name: a, preset: sql, backend: postgresql, dsn: x, table: t, count: estimate,
              filter: [{column: x, value: 1}]}
         """)[0]
-    assert "repeated" in problems("""\
+    assert "is repeated" in problems("""\
         stores:
           - {name: a, preset: openclaw-mem}
           - {name: a, preset: openclaw-mem}
