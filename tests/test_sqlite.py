@@ -193,7 +193,7 @@ def test_exporter_never_writes(openclaw: tuple[Path, sqlite3.Connection, dict]) 
         backend = exp.collector.runners[0].backend
         assert isinstance(backend, SqliteBackend)
         ro = backend._open()
-        with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+        with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
             ro.execute("DELETE FROM observations")
         ro.close()
     assert digest() == before
