@@ -24,6 +24,30 @@ class AlertDef:
     window_seconds: float | None = None
     solution: str = ""
 
+    @property
+    def threshold_unit(self) -> str | None:
+        """What the threshold measures: a ratio (0..1), seconds, or a count."""
+        if self.threshold is None:
+            return None
+        if self.name in ("MemoryCountDropped", "MemoryStoreGrowingAbnormally"):
+            return "ratio"
+        if self.name in ("MemoryBacklogGrowing", "MemoryLossUnexplained",
+                         "MemwatchCollectionsFailing"):
+            return "count"
+        return "seconds"
+
+
+def check_threshold(name: str, value: float) -> None:
+    """Raise ValueError when `value` is out of range for the alert's threshold."""
+    unit = BY_NAME[name].threshold_unit
+    if unit is None:
+        raise ValueError(f"{name} takes no threshold")
+    if unit == "ratio" and not 0 < value < 1:
+        raise ValueError(f"{name}.threshold is a ratio: between 0 and 1 (exclusive), "
+                         f"not {value:g}")
+    if value <= 0:
+        raise ValueError(f"{name}.threshold must be positive, not {value:g}")
+
 
 CATALOGUE: tuple[AlertDef, ...] = (
     AlertDef("MemoryCountZero", "critical", 120, "memory-store",

@@ -31,6 +31,7 @@ from memwatch.spec_monitoring import (
     PrometheusSection,
     RecordingSection,
     RoutingSection,
+    check_overrides,
 )
 from memwatch.spec_types import (
     DURATION_MARK,
@@ -87,6 +88,7 @@ class StoreBase(Model):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"files: check names must be unique, repeated: {sorted(dup)}")
+        check_overrides(self.alerts, "alerts")
         return self
 
 

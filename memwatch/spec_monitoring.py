@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from memwatch.catalogue import ALERT_NAMES, Severity
+from memwatch.catalogue import ALERT_NAMES, Severity, check_threshold
 from memwatch.spec_types import Seconds
 
 
@@ -84,6 +84,16 @@ class RamSection(Model):
         return self
 
 
+def check_overrides(rules: dict[str, AlertOverride], prefix: str) -> None:
+    """Thresholds in range for each alert (the override alone cannot know its alert)."""
+    for name, ov in rules.items():
+        if ov.threshold is not None:
+            try:
+                check_threshold(name, ov.threshold)
+            except ValueError as exc:
+                raise ValueError(f"{prefix}.{name}.threshold: {exc}") from None
+
+
 class AlertsSection(Model):
     runbook_url: str = Field(
         "https://github.com/memwatch/memwatch/blob/main/docs/operations.md",
@@ -91,6 +101,11 @@ class AlertsSection(Model):
     rules: dict[AlertName, AlertOverride] = Field(default_factory=dict)
     ram: RamSection = RamSection()
     extra_labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> AlertsSection:
+        check_overrides(self.rules, "rules")
+        return self
 
 
 class RecordingSection(Model):

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from memwatch import __version__
-from memwatch.cli import load_or_exit
+from memwatch.cli import EXIT_SPEC, load_or_exit
+from memwatch.generators.alertdefs import GenerationError
 from memwatch.generators.output import Context, Format, diff_tree, write_tree
 from memwatch.generators.pipeline import OWNED, render_all
 
@@ -25,7 +26,11 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["files", "kubernetes
 
 def _render(spec_path: Path, fmt: Format) -> dict[str, str]:
     spec = load_or_exit(spec_path)
-    return render_all(spec, Context(spec_name=spec_path.as_posix(), format=fmt))
+    try:
+        return render_all(spec, Context(spec_name=spec_path.as_posix(), format=fmt))
+    except GenerationError as err:
+        click.echo(f"error: {spec_path}: {err}", err=True)
+        sys.exit(EXIT_SPEC)
 
 
 @click.group()

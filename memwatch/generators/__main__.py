@@ -1,0 +1,5 @@
+"""`python -m memwatch.generators` runs gen-monitoring."""
+
+from memwatch.generators.cli import main
+
+main()
