@@ -142,6 +142,22 @@ def apportion(shares: list[tuple[str | None, float]], total: float
     return [(key, float(f + (1 if i in bump else 0))) for i, (key, f, _) in enumerate(floors)]
 
 
+def _offset_key(field: str) -> Doc:
+    """Aggregation expression: the UTC offset an ISO string ends with (`+hh:mm`, `-hh:mm`,
+    `Z`; `other` for strings without one), or the BSON type of a value that is no string."""
+    v = f"${field}"
+    n: Doc = {"$strLenCP": v}
+    at = {"$max": [0, {"$subtract": [n, 6]}]}
+    return {"$cond": [
+        {"$ne": [{"$type": v}, "string"]}, {"$type": v},
+        {"$cond": [
+            {"$in": [{"$substrCP": [v, at, 1]}, ["+", "-"]]}, {"$substrCP": [v, at, 6]},
+            {"$cond": [{"$eq": [{"$substrCP": [v, {"$max": [0, {"$subtract": [n, 1]}]}, 1]},
+                                "Z"]}, "Z", "other"]},
+        ]},
+    ]}
+
+
 def _unset(field: str) -> Doc:
     """Aggregation test: the field is missing or null."""
     return {"$eq": [{"$ifNull": [f"${field}", None]}, None]}
@@ -263,21 +279,25 @@ class MongoBackend(Backend):
     @staticmethod
     def grouped(coll: Collection[Doc], key: Any, times: tuple[str, ...], match: Doc,
                 cap: int) -> tuple[float, list[tuple[str | None, float]], list[Any]]:
-        """One scan: (total, the `cap` largest groups, the max of each time field)."""
-        tmax = {f"t{i}": {"$max": f"${f}"} for i, f in enumerate(times)}
+        """One scan: (total, the `cap` largest groups, candidates for the newest time).
+
+        ISO strings compare as text, which is chronological only among strings with the
+        same UTC offset: the maximum is taken per offset (per type for non-strings) and
+        the few candidates are parsed here, as mem0's US/Pacific -07:00/-08:00 needs."""
+        facets: Doc = {
+            "top": [{"$group": {"_id": key, "n": {"$sum": 1}}},
+                    {"$sort": {"n": -1, "_id": 1}}, {"$limit": cap}],
+            "all": [{"$group": {"_id": None, "n": {"$sum": 1}}}],
+        }
+        for i, f in enumerate(times):
+            facets[f"t{i}"] = [{"$group": {"_id": _offset_key(f), "t": {"$max": f"${f}"}}}]
         pipeline: list[Doc] = [{"$match": match}] if match else []
-        pipeline += [
-            {"$group": {"_id": key, "n": {"$sum": 1}, **tmax}},
-            {"$facet": {
-                "top": [{"$sort": {"n": -1, "_id": 1}}, {"$limit": cap}],
-                "all": [{"$group": {"_id": None, "total": {"$sum": "$n"},
-                                    **{k: {"$max": f"${k}"} for k in tmax}}}],
-            }},
-        ]
+        pipeline.append({"$facet": facets})
         out = next(iter(coll.aggregate(pipeline)), None) or {}
         whole = (out.get("all") or [{}])[0]
         top = [(label(g.get("_id")), float(g.get("n", 0))) for g in out.get("top") or []]
-        return float(whole.get("total", 0) or 0), top, [whole.get(k) for k in tmax]
+        candidates = [g.get("t") for i in range(len(times)) for g in out.get(f"t{i}") or []]
+        return float(whole.get("n", 0) or 0), top, candidates
 
     @staticmethod
     def sampled(coll: Collection[Doc], key: Any, total: float
@@ -368,10 +388,9 @@ class OrchestratorBackend(MongoBackend):
     def newest(self, coll: Collection[Doc], field: str) -> float | None:
         if self.store.count == "estimate":
             return self.tail_newest(coll, (field,))
-        # an index on the field makes this one index read; without one, a scan keeping
-        # the single largest value
-        doc = next(iter(coll.find({}, {"_id": 0, field: 1}).sort(field, -1).limit(1)), None)
-        return None if doc is None else to_unix(get_path(doc, field))
+        # the maximum per UTC offset (ISO strings) or per type, then parsed: one scan
+        rows = coll.aggregate([{"$group": {"_id": _offset_key(field), "t": {"$max": f"${field}"}}}])
+        return newest_of(r.get("t") for r in rows)
 
     def query(self, client: MongoClient[Doc]) -> Observation:
         s = self.store

@@ -226,8 +226,8 @@ ORCHESTRATOR_COUNTS = {"metrics": 9, "alerts": 4, "knowledge_base": 6, "consolid
 
 
 def seed_orchestrator(db: Database[Doc]) -> dict[str, float]:
-    """The nine collections; alerts carry BSON dates, the knowledge base ISO strings (both
-    are read). Returns the newest time of alerts and knowledge_base."""
+    """The nine collections; alerts carry BSON dates, the knowledge base ISO strings in two
+    UTC offsets (both are read). Returns the newest time of alerts and knowledge_base."""
     newest: dict[str, float] = {}
     for name, n in ORCHESTRATOR_COUNTS.items():
         docs: list[Doc] = []
@@ -237,7 +237,10 @@ def seed_orchestrator(db: Database[Doc]) -> dict[str, float]:
             if name == "alerts":
                 doc.update(alertname="MemoryCountZero", status="firing", timestamp=ts)
             elif name == "knowledge_base":
-                doc.update(pattern=f"p{i}", timestamp=ts.isoformat().replace("+00:00", "Z"))
+                # the newest in US/Pacific time: as text it sorts before the older `Z` ones
+                text = (ts.astimezone(PACIFIC).isoformat() if i == n - 1
+                        else ts.isoformat().replace("+00:00", "Z"))
+                doc.update(pattern=f"p{i}", timestamp=text)
             else:
                 doc["timestamp"] = ts
             docs.append(doc)

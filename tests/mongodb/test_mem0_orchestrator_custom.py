@@ -42,6 +42,23 @@ def test_mem0_mongodb_exact_values(mongo: MongoEnv) -> None:
         assert (got("memwatch_store_size_bytes", store="m") or 0) > 0
 
 
+def test_mem0_freshness_across_utc_offsets(mongo: MongoEnv) -> None:
+    """Text order is not time order across offsets: 15:00+00:00 sorts after
+    08:30-08:00, which is 90 minutes later. The newest is taken per offset, then parsed."""
+    db = mongo.fresh_db("mem0_tz")
+    created = ["2026-11-20T15:00:00.000000+00:00", "2026-11-20T08:30:00.000000-08:00",
+               "2026-11-20T14:00:00Z", "2026-11-20T23:59:59.999000+09:00", "not a date"]
+    db["mem0"].insert_many([{"embedding": [0.0], "payload": {"user_id": "u", "created_at": c}}
+                            for c in created])
+    db["mem0"].insert_one({"embedding": [0.0], "payload": {"user_id": "u", "created_at": 7}})
+    spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_tz"))
+    with exporter_for(spec) as exp:
+        got = Scrape(exp)
+    assert got("memwatch_store_memories", store="m") == 6
+    assert got("memwatch_newest_memory_timestamp_seconds", store="m") == \
+        datetime(2026, 11, 20, 16, 30, tzinfo=UTC).timestamp()
+
+
 def test_mem0_mongodb_missing_collection_and_reset(mongo: MongoEnv) -> None:
     """mem0 creates its collection lazily and reset() drops it: 0 memories, not an error."""
     db = mongo.fresh_db("mem0_reset")
