@@ -174,3 +174,19 @@ def test_nothing_listening(mongo: MongoEnv) -> None:
             assert time.monotonic() - start < 2.0
             assert got("memwatch_up", store="dead", backend="mongodb") == 0
             assert got("memwatch_collection_errors_total", store="dead", reason="connect") == n
+
+
+def test_cancel_drops_the_client_and_the_next_collection_reconnects(mongo: MongoEnv) -> None:
+    from memwatch.exporters.registry import make_backend
+    from tests.helpers import spec_from
+
+    mongo.fresh_db("cancel")["openclaw_a_events"].insert_many(
+        [{"agentId": "a", "timestamp": now_ms()} for _ in range(3)])
+    backend = make_backend(spec_from(stores(mongo.spec("oc", "clawmongo", "cancel"))).stores[0])
+    try:
+        assert backend.collect().memories == 3
+        backend.cancel()  # what the runner calls on a collection past its timeout
+        backend.cancel()  # twice is harmless
+        assert backend.collect().memories == 3
+    finally:
+        backend.close()
