@@ -21,3 +21,10 @@ def test_every_metric_documented_with_type_and_labels() -> None:
         assert rows[metric.series_name] == (metric.type, ", ".join(metric.labels)), \
             metric.series_name
     assert set(rows) == {m.series_name for m in CONTRACT}, "documented but not exported"
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    from memwatch.catalogue import ALERT_NAMES
+    ops = (DOC.parent / "operations.md").read_text()
+    headings = set(re.findall(r"^### (\w+)$", ops, re.M))
+    assert set(ALERT_NAMES) <= headings, set(ALERT_NAMES) - headings

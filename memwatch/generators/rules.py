@@ -99,7 +99,8 @@ def alert_groups(rules: list[AlertRule]) -> list[dict[str, Any]]:
 
 
 def render(spec: Spec, ctx: Context) -> Files:
+    rules = ctx.once("rules", lambda: build_rules(spec))
     return {
         RECORDING_FILE: yaml_file({"groups": recording_groups(spec)}, ctx),
-        ALERTS_FILE: yaml_file({"groups": alert_groups(build_rules(spec))}, ctx),
+        ALERTS_FILE: yaml_file({"groups": alert_groups(rules)}, ctx),
     }

@@ -71,7 +71,7 @@ def test_file_name(group: str) -> str:
 
 def render(spec: Spec, ctx: Context) -> Files:
     by_group: dict[str, list[dict[str, Any]]] = {}
-    for rule in build_rules(spec):
+    for rule in ctx.once("rules", lambda: build_rules(spec)):
         for sc in rule.scenarios:
             by_group.setdefault(rule.group, []).append(_scenario_test(rule, sc))
     return {
