@@ -49,11 +49,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# --- MongoDB-wire emulator (tests and demo) ------------------------------------------
-# CongoDB from npm @push.rocks/smartmongo: an in-memory emulator, not MongoDB. Installed
-# from the committed lockfile with --ignore-scripts (no install script runs, nothing is
-# downloaded beyond the npm packages), again only when the lockfile changes.
-EMU="$ROOT/tools/mongo-emulator"
+# --- npm tools: the MongoDB-wire emulator and Grafana's dashboard schema --------------
+# Each from its committed lockfile with --ignore-scripts (no install script runs, nothing
+# is downloaded beyond the npm packages), reinstalled only when the lockfile changes.
+#  - tools/mongo-emulator: CongoDB from @push.rocks/smartmongo, an in-memory MongoDB-wire
+#    emulator (not MongoDB) for the tests and the demo.
+#  - tools/grafana-schema: @grafana/schema and ts-json-schema-generator; the dashboard tests
+#    turn Grafana's TypeScript types into a JSON Schema.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   say "installing Debian packages: nodejs npm"
@@ -61,37 +63,20 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   $SUDO apt-get update -qq >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
-emu_stamp="$EMU/node_modules/.memwatch-installed"
-emu_want="$(cat "$EMU/package.json" "$EMU/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$emu_stamp" 2>/dev/null)" != "$emu_want" ]; then
-  say "installing the MongoDB-wire emulator into $EMU/node_modules"
-  emu_log="$(mktemp)"
-  if ! (cd "$EMU" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
-       >"$emu_log" 2>&1; then
-    cat "$emu_log" >&2; rm -f "$emu_log"; say "npm ci failed in $EMU"; exit 1
-  fi
-  rm -f "$emu_log"
-  echo "$emu_want" > "$emu_stamp"
-fi
 
-# --- Grafana's dashboard schema (dashboard tests) -----------------------------------------
-# npm @grafana/schema (TypeScript types) and ts-json-schema-generator, from the committed
-# lockfile with --ignore-scripts; the tests turn the types into a JSON Schema. Reinstalled
-# only when node_modules is missing or the lockfile changes.
-GS="$ROOT/tools/grafana-schema"
-if ! command -v npm >/dev/null 2>&1; then
-  say "npm not found: skipping $GS (the dashboard schema tests will skip)"
-else
-  gs_stamp="$GS/node_modules/.memwatch-installed"
-  gs_want="$(cat "$GS/package.json" "$GS/package-lock.json" | sha256sum | cut -d' ' -f1)"
-  if [ "$(cat "$gs_stamp" 2>/dev/null)" != "$gs_want" ]; then
-    say "installing Grafana's dashboard schema into $GS/node_modules"
-    gs_log="$(mktemp)"
-    if ! (cd "$GS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
-         >"$gs_log" 2>&1; then
-      cat "$gs_log" >&2; rm -f "$gs_log"; say "npm ci failed in $GS"; exit 1
-    fi
-    rm -f "$gs_log"
-    echo "$gs_want" > "$gs_stamp"
+npm_ci() {  # npm_ci DIR WHAT
+  local dir="$1" stamp="$1/node_modules/.memwatch-installed" want log
+  want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "installing $2 into $dir/node_modules"
+  log="$(mktemp)"
+  if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+       >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; say "npm ci failed in $dir"; exit 1
   fi
-fi
+  rm -f "$log"
+  echo "$want" > "$stamp"
+}
+
+npm_ci "$ROOT/tools/mongo-emulator" "the MongoDB-wire emulator"
+npm_ci "$ROOT/tools/grafana-schema" "Grafana's dashboard schema"

@@ -127,5 +127,8 @@ class FilesBackend(Backend):
 
     kind = "files"
 
+    def __init__(self, store: object) -> None:
+        pass  # nothing to connect to
+
     def collect(self) -> Observation:
         return Observation()

@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+
 from memwatch.exporters.base import Backend
 from memwatch.exporters.files import FilesChecker
 from memwatch.spec import FilesCheck, OpenclawMemStore, StoreBase
 
+# preset -> "module:Class"; imported on first use so a spec loads only the drivers it needs
+BACKENDS: dict[str, str] = {
+    "openclaw-mem": "memwatch.exporters.sqlite:OpenclawMemBackend",
+    "mem0-history": "memwatch.exporters.sqlite:Mem0HistoryBackend",
+    "mem0-pgvector": "memwatch.exporters.postgres:Mem0PgvectorBackend",
+    "sql/sqlite": "memwatch.exporters.sqlite:SqlSqliteBackend",
+    "sql/postgresql": "memwatch.exporters.postgres:SqlPostgresBackend",
+    "files": "memwatch.exporters.files:FilesBackend",
+    "clawmongo": "memwatch.exporters.mongodb:ClawMongoBackend",
+    "mem0-mongodb": "memwatch.exporters.mongodb:Mem0MongoBackend",
+    "orchestrator": "memwatch.exporters.mongodb:OrchestratorBackend",
+    "mongo": "memwatch.exporters.mongodb:MongoCustomBackend",
+}
+
 
 def make_backend(store: StoreBase) -> Backend:
-    preset = getattr(store, "preset", None)
-    if preset == "openclaw-mem":
-        from memwatch.exporters.sqlite import OpenclawMemBackend
-        return OpenclawMemBackend(store)  # type: ignore[arg-type]
-    if preset == "mem0-history":
-        from memwatch.exporters.sqlite import Mem0HistoryBackend
-        return Mem0HistoryBackend(store)  # type: ignore[arg-type]
-    if preset == "mem0-pgvector":
-        from memwatch.exporters.postgres import Mem0PgvectorBackend
-        return Mem0PgvectorBackend(store)  # type: ignore[arg-type]
+    preset = str(getattr(store, "preset", ""))
     if preset == "sql":
-        if store.backend == "sqlite":  # type: ignore[attr-defined]
-            from memwatch.exporters.sqlite import SqlSqliteBackend
-            return SqlSqliteBackend(store)  # type: ignore[arg-type]
-        from memwatch.exporters.postgres import SqlPostgresBackend
-        return SqlPostgresBackend(store)  # type: ignore[arg-type]
-    if preset == "files":
-        from memwatch.exporters.files import FilesBackend
-        return FilesBackend()
-    if preset == "clawmongo":
-        from memwatch.exporters.mongodb import ClawMongoBackend
-        return ClawMongoBackend(store)  # type: ignore[arg-type]
-    if preset == "mem0-mongodb":
-        from memwatch.exporters.mongodb import Mem0MongoBackend
-        return Mem0MongoBackend(store)  # type: ignore[arg-type]
-    if preset == "orchestrator":
-        from memwatch.exporters.mongodb import OrchestratorBackend
-        return OrchestratorBackend(store)  # type: ignore[arg-type]
-    if preset == "mongo":
-        from memwatch.exporters.mongodb import MongoCustomBackend
-        return MongoCustomBackend(store)  # type: ignore[arg-type]
-    raise ValueError(f"no backend for preset {preset!r}")
+        preset = f"sql/{getattr(store, 'backend', '')}"
+    if preset not in BACKENDS:
+        raise ValueError(f"no backend for preset {preset!r}")
+    module, _, name = BACKENDS[preset].partition(":")
+    cls: type[Backend] = getattr(importlib.import_module(module), name)
+    return cls(store)  # type: ignore[call-arg]
 
 
 def file_checks(store: StoreBase) -> FilesChecker:
