@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from memwatch.errors import SpecError
+from memwatch.spec_consolidator import ConsolidatorSection
 from memwatch.spec_monitoring import (
     AlertName,
     AlertOverride,
@@ -384,6 +385,7 @@ class Spec(Model):
     routing: RoutingSection = RoutingSection()
     dashboards: DashboardsSection = DashboardsSection()
     prometheus: PrometheusSection = PrometheusSection()
+    consolidator: ConsolidatorSection = ConsolidatorSection()
 
     @model_validator(mode="before")
     @classmethod

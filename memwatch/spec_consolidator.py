@@ -1,0 +1,60 @@
+"""The spec's `consolidator:` section: where the sidecar listens, stores and how it learns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memwatch.spec_types import Seconds
+
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class ConsolidatorStorage(Model):
+    """Embedded SQLite by default; PostgreSQL or MongoDB when several consolidators share."""
+
+    backend: Literal["sqlite", "postgresql", "mongodb"] = "sqlite"
+    path: str = Field("./memwatch-consolidator.sqlite",
+                      description="The SQLite file (backend sqlite), opened in WAL mode.")
+    dsn: str | None = Field(None, description="PostgreSQL DSN or MongoDB URI; `env:VAR` reads "
+                                              "it from the environment.")
+    dsn_file: Path | None = Field(None, description="A file holding the DSN or URI.")
+
+    @model_validator(mode="after")
+    def _source(self) -> ConsolidatorStorage:
+        if self.backend == "sqlite":
+            if self.dsn is not None or self.dsn_file is not None:
+                raise ValueError("backend sqlite takes path, not dsn/dsn_file")
+        elif (self.dsn is None) == (self.dsn_file is None):
+            raise ValueError(f"backend {self.backend} needs exactly one of dsn or dsn_file")
+        return self
+
+
+class ConsolidatorSection(Model):
+    listen: str = Field("127.0.0.1:9188", pattern=r"^.*:\d{1,5}$",
+                        description="HOST:PORT of the webhook and REST API.")
+    storage: ConsolidatorStorage = ConsolidatorStorage()
+    bearer_token_file: Path | None = Field(
+        None, description="When set, the write endpoints require `Authorization: Bearer "
+                          "<the file's content>`.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+                                description="Request bodies over this size are refused (413).")
+    retention_days: int = Field(90, ge=1, le=36500,
+                                description="Raw alerts and snapshots are kept this long.")
+    snapshot_interval: Annotated[Seconds, Field(ge=60, le=86400)] = Field(
+        3600.0, description="How often the Prometheus HTTP API is asked for a snapshot.")
+    prometheus_url: str | None = Field(
+        "http://127.0.0.1:9090", pattern=r"^https?://",
+        description="The Prometheus the snapshots come from (null: no snapshots).")
+    consolidation_hour_utc: int = Field(1, ge=0, le=23,
+                                        description="The UTC hour of the daily consolidation.")
+    pattern_min_days: int = Field(3, ge=1, le=366, description="A pattern seen on this many "
+                                  "distinct days becomes a knowledge-base entry.")
+    pattern_labels: tuple[LabelName, ...] = Field(
+        (), description="Labels grouped on besides alertname and store.")
