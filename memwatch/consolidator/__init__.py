@@ -1,0 +1,1 @@
+"""The consolidator: a sidecar that receives Alertmanager webhooks and keeps alert history."""

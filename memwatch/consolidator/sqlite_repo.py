@@ -1,0 +1,113 @@
+"""The SQLite repository: one embedded file in WAL mode, the consolidator's default."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from memwatch.consolidator.repository import AlertRecord, IngestResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    store TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    generator_url TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    resolved_at TEXT,
+    PRIMARY KEY (fingerprint, starts_at)
+);
+CREATE INDEX IF NOT EXISTS alerts_name_store ON alerts (alertname, store, starts_at);
+"""
+
+_COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
+            "annotations", "generator_url", "received_at", "resolved_at")
+
+
+class SqliteRepository:
+    """One connection guarded by a lock: SQLite serializes writers anyway, and a single
+    connection keeps each batch in one transaction. synchronous=FULL makes a commit durable
+    before the HTTP answer is sent."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
+        result = IngestResult()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for a in alerts:
+                    self._ingest_one(a, result)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return result
+
+    def _ingest_one(self, a: AlertRecord, result: IngestResult) -> None:
+        cur = self._db.execute(
+            f"INSERT OR IGNORE INTO alerts ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+            (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
+             json.dumps(a.labels, sort_keys=True), json.dumps(a.annotations, sort_keys=True),
+             a.generator_url, a.received_at, a.resolved_at))
+        if cur.rowcount == 1:
+            result.stored += 1
+            result.resolved += a.resolved_at is not None
+            return
+        if a.resolved_at is not None:
+            cur = self._db.execute(
+                "UPDATE alerts SET resolved_at = ? WHERE fingerprint = ? AND starts_at = ? "
+                "AND resolved_at IS NULL", (a.resolved_at, a.fingerprint, a.starts_at))
+            if cur.rowcount == 1:
+                result.resolved += 1
+                return
+        result.duplicates += 1
+
+    def alerts(self, *, alertname: str | None = None, store: str | None = None
+               ) -> list[AlertRecord]:
+        where, args = [], []
+        if alertname is not None:
+            where.append("alertname = ?")
+            args.append(alertname)
+        if store is not None:
+            where.append("store = ?")
+            args.append(store)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM alerts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY starts_at, fingerprint", args).fetchall()
+        return [AlertRecord(
+            fingerprint=r[0], starts_at=r[1], alertname=r[2], store=r[3], severity=r[4],
+            labels=json.loads(r[5]), annotations=json.loads(r[6]), generator_url=r[7],
+            received_at=r[8], resolved_at=r[9]) for r in rows]
+
+    def count_alerts(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
+
+    def ping(self) -> bool:
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
