@@ -20,9 +20,12 @@ import click
 from prometheus_client.parser import text_string_to_metric_families
 
 from memwatch.demo import openclaw_store as oc
+from memwatch.demo.stack import Stack, StackError, free_port, wait_for
 from memwatch.exporter import build_exporter
+from memwatch.generators.output import Context, write_tree
+from memwatch.generators.pipeline import render_all
 from memwatch.server import serve, serve_in_thread
-from memwatch.spec import parse_spec
+from memwatch.spec import load_spec
 from memwatch.webconfig import WebConfig
 
 TOOLS = ("web_search", "read_file", "exec", "memory_store", "browser")
@@ -78,6 +81,49 @@ def scrape(url: str) -> dict[str, float]:
     return out
 
 
+DEMO_SPEC = """\
+# the demo's spec: one openclaw-mem store, fast intervals so the story takes a minute
+stores:
+  - name: openclaw
+    preset: openclaw-mem
+    path: '{db}'
+    spool: '{spool}'
+    timeout: 2s
+    alerts:
+      MemoryCountZero: {{for: 3s}}
+      MemoryCountDropped: {{for: 3s, window: 3m}}
+exporter:
+  listen: 127.0.0.1:{exporter_port}
+alerts:
+  ram: {{host: false}}
+prometheus:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+  alertmanagers: ['127.0.0.1:{alertmanager_port}']
+routing:
+  group_wait: 1s
+  group_interval: 2s
+  consolidator_url: http://127.0.0.1:{consolidator_port}/webhook/alerts
+"""
+
+
+class Story:
+    """Runs the steps, printing each as it is observed; remembers which were missed."""
+
+    def __init__(self) -> None:
+        self.missing: list[str] = []
+
+    def step(self, name: str, observe: Callable[[], str]) -> bool:
+        try:
+            detail = observe()
+        except (TimeoutError, OSError, ValueError) as exc:
+            self.missing.append(name)
+            click.echo(f"  [{click.style('MISSING', fg='red')}] {name}: {exc}")
+            return False
+        click.echo(f"  [{click.style('ok', fg='green')}] {name}: {detail}")
+        return True
+
+
 def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     tmp = None
     if workdir is None:
@@ -87,42 +133,65 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     db, spool = workdir / "openclaw-mem.sqlite", workdir / "openclaw-mem-observations.jsonl"
     for p in (db, spool):
         p.unlink(missing_ok=True)
+    port = listen.rpartition(":")[2]
+    ports = {"exporter_port": int(port) or free_port(), "alertmanager_port": free_port(),
+             "prometheus_port": free_port(), "consolidator_port": free_port()}
+    spec_path = workdir / "demo.yaml"
+    spec_path.write_text(DEMO_SPEC.format(db=db, spool=spool, **ports))
+    spec = load_spec(spec_path)
+    rendered = workdir / "rendered"
+    write_tree(rendered, render_all(spec, Context(spec_name="demo.yaml")))
     agent = Agent(db, spool)
-    spec = parse_spec(
-        f"stores:\n  - name: openclaw\n    preset: openclaw-mem\n    path: '{db}'\n"
-        f"    spool: '{spool}'\n    timeout: 2s\n", "demo")
     exporter = build_exporter(spec)
-    httpd = serve(exporter.app, listen, WebConfig())
+    httpd = serve(exporter.app, f"127.0.0.1:{ports['exporter_port']}", WebConfig())
     serve_in_thread(httpd)
     url = f"http://127.0.0.1:{httpd.server_port}/metrics"
     say = click.echo
-    say(click.style("memwatch demo", bold=True) + f" - store {db}")
-    say(f"  exporter: {url}   (try: curl -s {url} | grep ^memwatch_)")
-    steps: dict[str, bool] = {}
-
-    def step(name: str, check: Callable[[dict[str, float]], bool], detail: str) -> None:
-        m = scrape(url)
-        ok = check(m)
-        steps[name] = ok
-        mark = click.style("ok", fg="green") if ok else click.style("MISSING", fg="red")
-        say(f"  [{mark}] {name}: {detail.format(**_view(m))}")
-
+    story = Story()
+    stack = Stack(rendered, workdir, ports["prometheus_port"], ports["alertmanager_port"])
     try:
+        say(click.style("memwatch demo", bold=True) + f": an openclaw-mem store at {db}")
+        stack.start()
+        say(f"  exporter      {url}")
+        say(f"  prometheus    {stack.prometheus_url}   (rules rendered by gen-monitoring "
+            f"into {rendered})")
+        say(f"  alertmanager  {stack.alertmanager_url}")
+        say(f"  (server logs: {workdir / 'logs'})")
+
+        def metric(expr: str) -> float | None:
+            result = stack.query(expr)
+            return float(result[0]["value"][1]) if result else None
+
+        def scraped(expected: float) -> Callable[[], str | None]:
+            def probe() -> str | None:  # a string: "0" is an observation, not a miss
+                v = metric('memwatch_store_memories{store="openclaw"}')
+                return f"{v:.0f}" if v == expected else None
+            return probe
+
         agent.capture(40)
-        step("capture spool seen as backlog", lambda m: m.get("memwatch_backlog,stage=spool")
-             == 40, "{backlog} lines waiting in the spool")
+        story.step("the agent captures memories", lambda: (
+            f"{scrape(url).get('memwatch_backlog,stage=spool', 0):.0f} lines waiting in "
+            "the capture spool"))
         agent.harvest()
-        step("harvest ingested the memories", lambda m: m.get("memwatch_store_memories") == 40
-             and m.get("memwatch_backlog,stage=spool") == 0,
-             "{memories} memories, {backlog} waiting, up={up}")
         agent.capture(25)
         agent.harvest()
-        step("memories growing", lambda m: m.get("memwatch_store_memories") == 65,
-             "{memories} memories in {namespaces} tool namespaces")
+        story.step("memories growing, seen by Prometheus", lambda: (
+            f"memwatch_store_memories = {wait_for('65 in Prometheus', scraped(65), 60)}"
+            f" in {sum(1 for k in scrape(url) if k.startswith('memwatch_memories,'))} tool "
+            "namespaces"))
         agent.lose_everything()
-        step("data loss detected", lambda m: m.get("memwatch_store_memories") == 0
-             and m.get("memwatch_memories_drop_ratio") == 1.0,
-             "{memories} memories, drop ratio {drop}")
+        say("  ... a capsule restore runs DELETE FROM observations")
+        story.step("the data loss reaches Prometheus", lambda: (
+            f"memwatch_store_memories = {wait_for('the count at 0', scraped(0), 60)}"))
+        story.step("the alert fires in Prometheus", lambda: (
+            "MemoryCountZero is " + wait_for(
+                "MemoryCountZero firing", lambda: stack.firing("MemoryCountZero", "openclaw"),
+                60)["state"]))
+        story.step("Alertmanager has it", lambda: (
+            "MemoryCountZero, severity " + wait_for(
+                "MemoryCountZero in Alertmanager",
+                lambda: stack.in_alertmanager("MemoryCountZero", "openclaw"),
+                60)["labels"]["severity"] + ", routed to the consolidator"))
         if not once:
             say("  the agent keeps writing; Ctrl-C stops the demo")
             while True:
@@ -130,22 +199,26 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
                 if random.random() < 0.5:
                     agent.harvest()
                 time.sleep(2)
-                m = scrape(url)
-                v = _view(m)
+                stack.check()
+                v = _view(scrape(url))
                 say(f"  {datetime.now().strftime('%H:%M:%S')} memories={v['memories']} "
                     f"backlog={v['backlog']} up={v['up']}")
     except KeyboardInterrupt:
         say("\n  stopping")
+    except StackError as exc:
+        story.missing.append("the monitoring stack")
+        say(f"demo: {exc}", err=True)
     finally:
+        stack.stop()
         httpd.shutdown()
         httpd.server_close()
         exporter.close()
         if tmp is not None:
             tmp.cleanup()
-    missing = [k for k, ok in steps.items() if not ok]
-    if missing:
-        say(f"demo: step(s) not observed: {', '.join(missing)}", err=True)
+    if story.missing:
+        say(f"demo: step(s) not observed: {', '.join(story.missing)}", err=True)
         return 1
+    say(click.style("every step observed", fg="green"))
     return 0
 
 
