@@ -129,3 +129,37 @@ def demo(once: bool, workdir: Path | None, listen: str) -> None:
     from memwatch.demo.run import run_demo
 
     sys.exit(run_demo(once=once, workdir=workdir, listen=listen))
+
+
+@main.command()
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path),
+              help="The memwatch YAML spec.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Listen address (default: the spec's consolidator.listen, 127.0.0.1:9188).")
+@click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info")
+def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level: str) -> None:
+    """Receive Alertmanager webhooks and keep the alert history (stops on SIGTERM)."""
+    from memwatch import logs
+    from memwatch.consolidator.serve import serve as serve_consolidator
+    from memwatch.errors import SecretError
+
+    logs.setup(log_format, log_level)
+    spec = load_or_exit(spec_path)
+    address = listen or spec.consolidator.listen
+    try:
+        serve_consolidator(spec.consolidator, address, Path.cwd())
+    except SecretError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_SPEC)
+    except NotImplementedError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_SPEC)
+    except OSError as exc:
+        click.echo(f"error: cannot start on {address}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
