@@ -1,0 +1,168 @@
+"""The consolidator's HTTP API.
+
+FastAPI on uvicorn: a maintained ASGI framework whose OpenAPI document comes from the same
+pydantic models that validate the requests, so the published schema cannot drift from the
+code. Request bodies are read as a stream and refused past max_body_bytes, so a huge or
+endless body is never held in memory.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from memwatch import __version__
+from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.payload import WebhookPayload
+from memwatch.consolidator.repository import AlertRecord, Repository
+
+log = logging.getLogger("memwatch.consolidator")
+
+
+class WebhookAnswer(BaseModel):
+    status: str
+    alerts: int
+    stored: int
+    duplicates: int
+    resolved: int
+
+
+class Problem(BaseModel):
+    error: str
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    storage: bool
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def _problems(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "(body)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
+               bearer_token: str | None = None,
+               metrics: ConsolidatorMetrics | None = None) -> FastAPI:
+    m = metrics or ConsolidatorMetrics()
+    app = FastAPI(title="memwatch consolidator", version=__version__,
+                  description="Alert history and knowledge for AI-agent memory stores.")
+    app.state.metrics = m
+    problem = {"model": Problem}
+
+    def check_token(request: Request) -> None:
+        if bearer_token is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), bearer_token.encode()):
+            raise Rejected(401, "unauthorized", "a valid bearer token is required")
+
+    async def read_body(request: Request) -> bytes:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise Rejected(415, "content_type", f"expected application/json, got {ctype!r}")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            raise Rejected(413, "too_large", f"body over {max_body_bytes} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise Rejected(413, "too_large", f"body over {max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.exception_handler(Rejected)
+    async def rejected(request: Request, exc: Rejected) -> JSONResponse:
+        m.rejected.labels(exc.reason).inc()
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        # A refused body may still be arriving: close the connection rather than drain it.
+        if exc.status == 413:
+            headers = {"Connection": "close"}
+        return JSONResponse({"error": exc.reason, "detail": exc.detail},
+                            status_code=exc.status, headers=headers)
+
+    # The body is read as a bounded stream (not a FastAPI body parameter), so its schema is
+    # declared here and its definitions added to the document's components below.
+    body_schema = WebhookPayload.model_json_schema(ref_template="#/components/schemas/{model}")
+    body_defs = body_schema.pop("$defs", {})
+    webhook_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/WebhookPayload"}}}}}
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build_openapi()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(body_defs)
+            schemas["WebhookPayload"] = body_schema
+        return app.openapi_schema or doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.post("/webhook/alerts", response_model=WebhookAnswer, openapi_extra=webhook_body,
+              responses={400: problem, 401: problem, 413: problem, 415: problem,
+                         503: problem})
+    async def webhook(request: Request) -> WebhookAnswer:
+        """Store an Alertmanager webhook delivery (payload version 4), idempotently."""
+        m.received.inc()
+        check_token(request)
+        raw = await read_body(request)
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Rejected(400, "malformed_json", f"not valid JSON: {exc}") from None
+        try:
+            payload = WebhookPayload.model_validate(data)
+        except ValidationError as exc:
+            raise Rejected(400, "invalid_payload", _problems(exc)) from None
+        now = datetime.now(UTC)
+        records = [AlertRecord.from_webhook(a, now) for a in payload.alerts]
+        try:
+            # SQLite blocks: run it in the thread pool so the event loop keeps serving.
+            result = await run_in_threadpool(repo.ingest, records)
+        except Exception as exc:
+            log.error("storage failed", extra={"error": str(exc)})
+            raise Rejected(503, "storage", "the alert could not be stored; retry") from None
+        m.stored.inc(result.stored)
+        m.duplicates.inc(result.duplicates)
+        m.resolved.inc(result.resolved)
+        return WebhookAnswer(status="ok", alerts=len(records), stored=result.stored,
+                             duplicates=result.duplicates, resolved=result.resolved)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    def health() -> Any:
+        """Liveness and storage reachability."""
+        ok = repo.ping()
+        body = Health(status="ok" if ok else "degraded", version=__version__, storage=ok)
+        return body if ok else JSONResponse(body.model_dump(), status_code=503)
+
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    def metrics_page() -> Response:
+        """The consolidator's own Prometheus metrics."""
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,35 @@
+"""The consolidator's own /metrics, in a registry of its own (not the exporter's)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from memwatch import __version__
+
+REJECT_REASONS = ("unauthorized", "content_type", "too_large", "malformed_json",
+                  "invalid_payload", "storage")
+
+
+class ConsolidatorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.received = Counter(
+            "memwatch_consolidator_webhooks_received", "Webhook deliveries received.",
+            registry=self.registry)
+        self.rejected = Counter(
+            "memwatch_consolidator_webhooks_rejected", "Webhook deliveries refused, by reason.",
+            ["reason"], registry=self.registry)
+        self.stored = Counter(
+            "memwatch_consolidator_alerts_stored", "Alert occurrences stored (new).",
+            registry=self.registry)
+        self.duplicates = Counter(
+            "memwatch_consolidator_alerts_duplicate",
+            "Alerts received again with nothing new (HA pairs, retries).",
+            registry=self.registry)
+        self.resolved = Counter(
+            "memwatch_consolidator_alerts_resolved", "Resolutions recorded.",
+            registry=self.registry)
+        Gauge("memwatch_consolidator_build_info", "Always 1.", ["version"],
+              registry=self.registry).labels(__version__).set(1)
+        for reason in REJECT_REASONS:  # every reason visible from the start, at 0
+            self.rejected.labels(reason)

@@ -1,0 +1,91 @@
+"""Run the consolidator: open its storage, bind the socket, serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from memwatch.consolidator.app import create_app
+from memwatch.consolidator.repository import Repository
+from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.secrets import resolve
+from memwatch.spec_consolidator import ConsolidatorSection
+
+log = logging.getLogger("memwatch.consolidator")
+
+
+def open_repository(section: ConsolidatorSection, base: Path) -> Repository:
+    storage = section.storage
+    if storage.backend != "sqlite":
+        raise NotImplementedError(f"storage backend {storage.backend} is not implemented yet; "
+                                  "use sqlite")
+    path = Path(storage.path).expanduser()
+    return SqliteRepository(path if path.is_absolute() else base / path)
+
+
+def bind(address: str) -> socket.socket:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _NoColor(logging.Filter):
+    """uvicorn adds an ANSI-coloured copy of its messages; structured logs do not want it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
+def serve(section: ConsolidatorSection, address: str, base: Path) -> None:
+    """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the storage.
+
+    uvicorn runs in a worker thread so that the signal handlers are ours: uvicorn's own
+    re-raise the signal after shutdown, which would end the process before the storage is
+    closed and with a signal status instead of 0."""
+    token = resolve(None, section.bearer_token_file, "consolidator.bearer_token_file") \
+        if section.bearer_token_file else None
+    sock = bind(address)
+    repo = open_repository(section, base)
+    logging.getLogger("uvicorn.error").addFilter(_NoColor())
+    try:
+        app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token)
+        config = uvicorn.Config(app, log_config=None, access_log=False,
+                                timeout_graceful_shutdown=10, backlog=2048)
+        server = uvicorn.Server(config)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            log.info("stopping", extra={"signal": signal.Signals(signum).name})
+            server.should_exit = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        host, port = sock.getsockname()[:2]
+        log.info("listening", extra={"address": f"http://{host}:{port}/webhook/alerts"})
+        worker = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                  name="uvicorn")
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
+        if not server.should_exit:
+            raise OSError("the HTTP server stopped on its own (see the log above)")
+    finally:
+        repo.close()
+        sock.close()
+        log.info("stopped")

@@ -1,0 +1,111 @@
+"""POST /webhook/alerts over real HTTP: stored once, resolutions, refusals that store nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.consolidator.payloads import alert, payload
+from tests.consolidator.support import consolidator, metric, post_json, request
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_same_delivery_twice_is_stored_once(tmp_path: Path) -> None:
+    with consolidator(tmp_path / "c.sqlite") as c:
+        body = payload(alert("f1"), alert("f2", "2026-11-01T10:01:00Z"))
+        assert post_json(c.url, body) == (200, {"status": "ok", "alerts": 2, "stored": 2,
+                                                "duplicates": 0, "resolved": 0})
+        assert post_json(c.url, body)[1]["duplicates"] == 2
+        # a third delivery (the other Alertmanager of an HA pair) of the same occurrence
+        assert post_json(c.url, payload(alert("f1")))[1]["stored"] == 0
+        assert c.repo.count_alerts() == 2
+        assert metric(c.url, "memwatch_consolidator_alerts_stored_total") == 2
+        assert metric(c.url, "memwatch_consolidator_alerts_duplicate_total") == 3
+        assert metric(c.url, "memwatch_consolidator_webhooks_received_total") == 3
+
+
+def test_resolution_is_recorded(tmp_path: Path) -> None:
+    with consolidator(tmp_path / "c.sqlite") as c:
+        post_json(c.url, payload(alert("f1")))
+        status, answer = post_json(c.url, payload(
+            alert("f1", status="resolved", ends="2026-11-01T10:07:30Z"), status="resolved"))
+        assert (status, answer["resolved"], answer["stored"]) == (200, 1, 0)
+        [stored] = c.repo.alerts()
+        assert stored.resolved_at == "2026-11-01T10:07:30.000000Z"
+        assert metric(c.url, "memwatch_consolidator_alerts_resolved_total") == 1
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "reason", "detail"), [
+    (b"{not json", JSON, 400, "malformed_json", "not valid JSON"),
+    (json.dumps({"version": "4", "status": "firing"}).encode(), JSON, 400, "invalid_payload",
+     "alerts: Field required"),
+    (json.dumps(payload(alert("f1"))).replace('"4"', '"3"').encode(), JSON, 400,
+     "invalid_payload", "version"),
+    (json.dumps(payload({**alert("f1"), "startsAt": "yesterday"})).encode(), JSON, 400,
+     "invalid_payload", "alerts.0.startsAt"),
+    (json.dumps([1, 2]).encode(), JSON, 400, "invalid_payload", "valid dictionary"),
+    (json.dumps(payload(alert("f1"))).encode(), {"Content-Type": "text/plain"}, 415,
+     "content_type", "application/json"),
+    (json.dumps(payload(alert("f1"))).encode(), {}, 415, "content_type", "application/json"),
+])
+def test_refusals_store_nothing(tmp_path: Path, body: bytes, headers: dict[str, str],
+                                status: int, reason: str, detail: str) -> None:
+    with consolidator(tmp_path / "c.sqlite") as c:
+        got, _, raw = request(c.url, "POST", "/webhook/alerts", body, headers)
+        answer = json.loads(raw)
+        assert (got, answer["error"]) == (status, reason)
+        assert detail in answer["detail"]
+        assert c.repo.count_alerts() == 0
+        assert metric(c.url, "memwatch_consolidator_webhooks_rejected_total",
+                      reason=reason) == 1
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_body_over_the_limit_is_413(tmp_path: Path, chunked: bool) -> None:
+    with consolidator(tmp_path / "c.sqlite", max_body_bytes=4096) as c:
+        many = payload(*(alert(f"f{i}") for i in range(60)))
+        raw = json.dumps(many).encode()
+        assert len(raw) > 4096
+        got, _, answer = request(c.url, "POST", "/webhook/alerts", raw, JSON, chunked=chunked)
+        assert (got, json.loads(answer)["error"]) == (413, "too_large")
+        assert c.repo.count_alerts() == 0
+        small = json.dumps(payload(alert("ok"))).encode()
+        assert request(c.url, "POST", "/webhook/alerts", small, JSON, chunked=chunked)[0] == 200
+        assert c.repo.count_alerts() == 1
+
+
+def test_bearer_token_guards_the_webhook(tmp_path: Path) -> None:
+    with consolidator(tmp_path / "c.sqlite", bearer_token="s3cret-token") as c:
+        body = payload(alert("f1"))
+        assert post_json(c.url, body)[0] == 401
+        assert post_json(c.url, body, token="wrong")[0] == 401
+        assert c.repo.count_alerts() == 0
+        assert post_json(c.url, body, token="s3cret-token")[0] == 200
+        assert c.repo.count_alerts() == 1
+        _, _, raw = request(c.url, "GET", "/metrics")
+        assert b"s3cret-token" not in raw
+        assert metric(c.url, "memwatch_consolidator_webhooks_rejected_total",
+                      reason="unauthorized") == 2
+
+
+def test_health_and_openapi(tmp_path: Path) -> None:
+    with consolidator(tmp_path / "c.sqlite") as c:
+        status, _, raw = request(c.url, "GET", "/health")
+        assert status == 200
+        assert json.loads(raw)["storage"] is True
+        status, _, raw = request(c.url, "GET", "/openapi.json")
+        doc = json.loads(raw)
+        op = doc["paths"]["/webhook/alerts"]["post"]
+        assert set(op["responses"]) >= {"200", "400", "401", "413", "415"}
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schemas = doc["components"]["schemas"]
+        body = schemas[ref.rpartition("/")[2]]
+        assert body["properties"]["version"]["const"] == "4"
+        refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', raw.decode()))
+        assert "WebhookAlert" in refs
+        assert refs <= set(schemas), refs - set(schemas)
+        assert "/health" in doc["paths"] and "/metrics" in doc["paths"]
