@@ -122,3 +122,12 @@ def test_two_hundred_stores_render_quickly_enough_to_use(tmp_path: Path) -> None
     assert res.returncode == 0, res.stderr
     assert len(list((tmp_path / "o" / "rules" / "tests").glob("store-*.yml"))) == 200
     assert time.monotonic() - start >= 0
+
+
+def test_committed_tree_passes_lint() -> None:
+    if not (shutil.which("promtool") and shutil.which("amtool")):
+        pytest.skip("promtool/amtool not installed (Debian prometheus, prometheus-alertmanager)")
+    res = gen("lint", "--out", ".")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [line.split()[0] for line in res.stdout.splitlines() if line[:1] != " "] == \
+        ["ok"] * 5
