@@ -11,16 +11,18 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from memwatch import __version__
+from memwatch.consolidator.knowledge import KnowledgeBase, patterns, search
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.repository import AlertRecord, Repository
@@ -47,6 +49,65 @@ class Health(BaseModel):
     storage: bool
 
 
+class KnowledgeQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=1000)
+    limit: int = Field(20, ge=1, le=500)
+
+
+class KnowledgeEntryModel(BaseModel):
+    key: str
+    title: str
+    category: str
+    severity: str
+    solution: str
+    steps: list[str]
+    tags: list[str]
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int
+    days: int
+    mean_duration_seconds: float | None
+    first_seen: str
+    last_seen: str
+
+
+class KnowledgeResults(BaseModel):
+    query: str
+    results: list[KnowledgeEntryModel]
+
+
+class KnowledgeSummary(BaseModel):
+    entries: int
+    patterns: int
+    min_days: int
+    by_category: dict[str, int]
+    by_severity: dict[str, int]
+    most_frequent: list[KnowledgeEntryModel]
+
+
+class PatternModel(BaseModel):
+    key: str
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int
+    days: int
+    mean_duration_seconds: float | None
+    first_seen: str
+    last_seen: str
+    severities: dict[str, int]
+
+
+class KnowledgeExport(BaseModel):
+    version: int
+    generated_at: str
+    min_days: int
+    entries: list[KnowledgeEntryModel]
+    patterns: list[PatternModel]
+
+
 class Rejected(Exception):
     def __init__(self, status: int, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -63,8 +124,10 @@ def _problems(exc: ValidationError) -> str:
 
 def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                bearer_token: str | None = None,
-               metrics: ConsolidatorMetrics | None = None) -> FastAPI:
+               metrics: ConsolidatorMetrics | None = None,
+               knowledge: KnowledgeBase | None = None) -> FastAPI:
     m = metrics or ConsolidatorMetrics()
+    kb = knowledge or KnowledgeBase()
     app = FastAPI(title="memwatch consolidator", version=__version__,
                   description="Alert history and knowledge for AI-agent memory stores.")
     app.state.metrics = m
@@ -164,5 +227,46 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
     def metrics_page() -> Response:
         """The consolidator's own Prometheus metrics."""
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    query_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/KnowledgeQuery"}}}}}
+    body_defs["KnowledgeQuery"] = KnowledgeQuery.model_json_schema()
+
+    @app.post("/api/knowledge/query", response_model=KnowledgeResults,
+              openapi_extra=query_body, responses={400: problem, 413: problem, 415: problem})
+    async def knowledge_query(request: Request) -> KnowledgeResults:
+        """Text search over the knowledge-base entries (any word; most matched first)."""
+        raw = await read_body(request)
+        try:
+            q = KnowledgeQuery.model_validate_json(raw)
+        except ValidationError as exc:
+            raise Rejected(400, "invalid_payload", _problems(exc)) from None
+        found = await run_in_threadpool(lambda: search(kb.entries(repo.alerts()), q.query,
+                                                       q.limit))
+        return KnowledgeResults(query=q.query, results=[
+            KnowledgeEntryModel(**e.as_json()) for e in found])
+
+    @app.get("/api/knowledge/summary", response_model=KnowledgeSummary)
+    def knowledge_summary() -> KnowledgeSummary:
+        """How many entries and patterns, by category and severity; the most frequent."""
+        alerts = repo.alerts()
+        found = [KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts)]
+        return KnowledgeSummary(
+            entries=len(found), patterns=len(patterns(alerts, kb.labels)),
+            min_days=kb.min_days,
+            by_category=dict(sorted(Counter(e.category for e in found).items())),
+            by_severity=dict(sorted(Counter(e.severity for e in found).items())),
+            most_frequent=sorted(found, key=lambda e: (-e.occurrences, e.key))[:5])
+
+    @app.get("/api/knowledge/export", response_model=KnowledgeExport)
+    def knowledge_export() -> KnowledgeExport:
+        """Every entry and every pattern (including those not yet recurring)."""
+        alerts = repo.alerts()
+        return KnowledgeExport(
+            version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            min_days=kb.min_days,
+            entries=[KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts)],
+            patterns=[PatternModel(key=p.key, **vars(p))
+                      for p in patterns(alerts, kb.labels)])
 
     return app

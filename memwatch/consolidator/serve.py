@@ -12,6 +12,7 @@ from types import FrameType
 import uvicorn
 
 from memwatch.consolidator.app import create_app
+from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 from memwatch.secrets import resolve
@@ -53,7 +54,8 @@ class _NoColor(logging.Filter):
         return True
 
 
-def serve(section: ConsolidatorSection, address: str, base: Path) -> None:
+def serve(section: ConsolidatorSection, address: str, base: Path,
+          knowledge: KnowledgeBase | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the storage.
 
     uvicorn runs in a worker thread so that the signal handlers are ours: uvicorn's own
@@ -65,7 +67,8 @@ def serve(section: ConsolidatorSection, address: str, base: Path) -> None:
     repo = open_repository(section, base)
     logging.getLogger("uvicorn.error").addFilter(_NoColor())
     try:
-        app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token)
+        app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token,
+                         knowledge=knowledge)
         config = uvicorn.Config(app, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=10, backlog=2048)
         server = uvicorn.Server(config)
