@@ -142,7 +142,6 @@ def demo(once: bool, workdir: Path | None, listen: str) -> None:
 def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level: str) -> None:
     """Receive Alertmanager webhooks and keep the alert history (stops on SIGTERM)."""
     from memwatch import logs
-    from memwatch.consolidator.knowledge import KnowledgeBase
     from memwatch.consolidator.serve import serve as serve_consolidator
     from memwatch.errors import SecretError
 
@@ -150,8 +149,7 @@ def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level:
     spec = load_or_exit(spec_path)
     address = listen or spec.consolidator.listen
     try:
-        serve_consolidator(spec.consolidator, address, Path.cwd(),
-                           knowledge=KnowledgeBase.from_spec(spec))
+        serve_consolidator(spec, address, Path.cwd())
     except SecretError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_SPEC)

@@ -13,9 +13,9 @@ import json
 import logging
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -106,6 +106,18 @@ class KnowledgeExport(BaseModel):
     min_days: int
     entries: list[KnowledgeEntryModel]
     patterns: list[PatternModel]
+
+
+class TrendDay(BaseModel):
+    day: str
+    fired: dict[str, int]
+    fired_total: int
+    alert_seconds: float
+
+
+class Trends(BaseModel):
+    store: str
+    days: list[TrendDay]
 
 
 class Rejected(Exception):
@@ -268,5 +280,14 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             entries=[KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts)],
             patterns=[PatternModel(key=p.key, **vars(p))
                       for p in patterns(alerts, kb.labels)])
+
+    @app.get("/api/trends", response_model=Trends)
+    def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Trends:
+        """A store's consolidated days, oldest first: alerts fired by severity and the
+        seconds spent in alert (the last `days` consolidated days)."""
+        rows = repo.daily(store)[-days:]
+        return Trends(store=store, days=[TrendDay(
+            day=r.day, fired=r.fired, fired_total=r.fired_total,
+            alert_seconds=r.alert_seconds) for r in rows])
 
     return app

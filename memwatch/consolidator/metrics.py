@@ -29,6 +29,13 @@ class ConsolidatorMetrics:
         self.resolved = Counter(
             "memwatch_consolidator_alerts_resolved", "Resolutions recorded.",
             registry=self.registry)
+        self.last_consolidation = Gauge(
+            "memwatch_consolidator_last_consolidation_timestamp_seconds",
+            "When the daily consolidation last wrote rows (0: never).", registry=self.registry)
+        self.consolidation_errors = Counter(
+            "memwatch_consolidator_consolidation_errors",
+            "Daily consolidation runs that failed (retried a minute later).",
+            registry=self.registry)
         Gauge("memwatch_consolidator_build_info", "Always 1.", ["version"],
               registry=self.registry).labels(__version__).set(1)
         for reason in REJECT_REASONS:  # every reason visible from the start, at 0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from memwatch.consolidator.payload import WebhookAlert
+
+if TYPE_CHECKING:
+    from memwatch.consolidator.daily import DailyRow
 
 # Alertmanager sends endsAt 0001-01-01 for a firing alert: no end known yet.
 _NO_END_BEFORE = datetime(1971, 1, 1, tzinfo=UTC)
@@ -67,6 +70,14 @@ class Repository(Protocol):
                ) -> list[AlertRecord]: ...
 
     def count_alerts(self) -> int: ...
+
+    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+        """Replace the rows of these days (all stores) with `rows`, in one transaction."""
+        ...
+
+    def daily(self, store: str | None = None) -> list[DailyRow]: ...
+
+    def last_day(self) -> str | None: ...
 
     def ping(self) -> bool: ...
 

@@ -13,9 +13,12 @@ import uvicorn
 
 from memwatch.consolidator.app import create_app
 from memwatch.consolidator.knowledge import KnowledgeBase
+from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.repository import Repository
+from memwatch.consolidator.scheduler import DailyScheduler
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 from memwatch.secrets import resolve
+from memwatch.spec import Spec
 from memwatch.spec_consolidator import ConsolidatorSection
 
 log = logging.getLogger("memwatch.consolidator")
@@ -54,21 +57,24 @@ class _NoColor(logging.Filter):
         return True
 
 
-def serve(section: ConsolidatorSection, address: str, base: Path,
-          knowledge: KnowledgeBase | None = None) -> None:
+def serve(spec: Spec, address: str, base: Path) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the storage.
 
     uvicorn runs in a worker thread so that the signal handlers are ours: uvicorn's own
     re-raise the signal after shutdown, which would end the process before the storage is
     closed and with a signal status instead of 0."""
+    section = spec.consolidator
     token = resolve(None, section.bearer_token_file, "consolidator.bearer_token_file") \
         if section.bearer_token_file else None
     sock = bind(address)
     repo = open_repository(section, base)
     logging.getLogger("uvicorn.error").addFilter(_NoColor())
     try:
+        metrics = ConsolidatorMetrics()
         app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token,
-                         knowledge=knowledge)
+                         knowledge=KnowledgeBase.from_spec(spec), metrics=metrics)
+        daily = DailyScheduler(repo, [s.name for s in spec.stores],
+                               section.consolidation_hour_utc, metrics)
         config = uvicorn.Config(app, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=10, backlog=2048)
         server = uvicorn.Server(config)
@@ -84,8 +90,12 @@ def serve(section: ConsolidatorSection, address: str, base: Path,
         worker = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                   name="uvicorn")
         worker.start()
-        while worker.is_alive():
-            worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
+        daily.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
+        finally:
+            daily.stop()
         if not server.should_exit:
             raise OSError("the HTTP server stopped on its own (see the log above)")
     finally:

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import AlertRecord, IngestResult
 
 SCHEMA = """
@@ -24,6 +25,14 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS alerts_name_store ON alerts (alertname, store, starts_at);
+CREATE TABLE IF NOT EXISTS daily (
+    store TEXT NOT NULL,
+    day TEXT NOT NULL,
+    fired TEXT NOT NULL,
+    alert_seconds REAL NOT NULL,
+    PRIMARY KEY (store, day)
+);
+CREATE TABLE IF NOT EXISTS consolidated_days (day TEXT PRIMARY KEY);
 """
 
 _COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
@@ -99,6 +108,37 @@ class SqliteRepository:
     def count_alerts(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
+
+    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM daily WHERE day = ?", [(d,) for d in days])
+                self._db.executemany(
+                    "INSERT INTO daily (store, day, fired, alert_seconds) VALUES (?, ?, ?, ?)",
+                    [(r.store, r.day, json.dumps(r.fired, sort_keys=True), r.alert_seconds)
+                     for r in rows])
+                self._db.executemany("INSERT OR IGNORE INTO consolidated_days VALUES (?)",
+                                     [(d,) for d in days])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def daily(self, store: str | None = None) -> list[DailyRow]:
+        sql = "SELECT store, day, fired, alert_seconds FROM daily"
+        args = [] if store is None else [store]
+        if store is not None:
+            sql += " WHERE store = ?"
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY day, store", args).fetchall()
+        return [DailyRow(store=r[0], day=r[1], fired=json.loads(r[2]), alert_seconds=r[3])
+                for r in rows]
+
+    def last_day(self) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT max(day) FROM consolidated_days").fetchone()
+        return None if row[0] is None else str(row[0])
 
     def ping(self) -> bool:
         try:

@@ -1,0 +1,64 @@
+"""Runs the daily consolidation when due: at startup (catching up missed days) and then
+every minute, doing work only once the spec's consolidation hour has come."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from memwatch.consolidator.daily import consolidate, days_to_run, due_until
+from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.repository import Repository
+
+log = logging.getLogger("memwatch.consolidator")
+
+
+def run_due(repo: Repository, stores: list[str], now: datetime, hour_utc: int) -> list[str]:
+    """Consolidate every due day not yet done; returns the days written (may be none)."""
+    until = due_until(now, hour_utc)
+    last = repo.last_day()
+    if last is not None and date.fromisoformat(last) >= until:
+        return []
+    alerts = repo.alerts()
+    days = days_to_run(date.fromisoformat(last) if last else None, alerts, until)
+    if not days:
+        return []
+    repo.save_days(consolidate(alerts, stores, days), [d.isoformat() for d in days])
+    return [d.isoformat() for d in days]
+
+
+class DailyScheduler:
+    def __init__(self, repo: Repository, stores: list[str], hour_utc: int,
+                 metrics: ConsolidatorMetrics, interval: float = 60.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.repo, self.stores, self.hour, self.metrics = repo, stores, hour_utc, metrics
+        self.interval, self.clock = interval, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="daily", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_once(self) -> list[str]:
+        try:
+            days = run_due(self.repo, self.stores, self.clock(), self.hour)
+        except Exception as exc:  # never let the sidecar die: count, log, retry next time
+            self.metrics.consolidation_errors.inc()
+            log.error("daily consolidation failed", extra={"error": str(exc)})
+            return []
+        if days:
+            self.metrics.last_consolidation.set(time.time())
+            log.info("consolidated", extra={"days": ",".join(days)})
+        return days
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval)
