@@ -28,6 +28,7 @@ from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.repository import AlertRecord, Repository
 
 log = logging.getLogger("memwatch.consolidator")
+API_VERSION = "1"  # the REST API's version (docs/consolidator.openapi.json), not the package's
 
 
 class WebhookAnswer(BaseModel):
@@ -140,7 +141,7 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                knowledge: KnowledgeBase | None = None) -> FastAPI:
     m = metrics or ConsolidatorMetrics()
     kb = knowledge or KnowledgeBase()
-    app = FastAPI(title="memwatch consolidator", version=__version__,
+    app = FastAPI(title="memwatch consolidator", version=API_VERSION,
                   description="Alert history and knowledge for AI-agent memory stores.")
     app.state.metrics = m
     problem = {"model": Problem}
