@@ -121,6 +121,44 @@ class Trends(BaseModel):
     days: list[TrendDay]
 
 
+class PersistenceHealth(BaseModel):
+    ok: bool
+    backend: str
+    location: str
+    journal_mode: str | None = None
+    alerts: int
+    daily_rows: int
+    last_day: str | None
+    size_bytes: int
+
+
+class AlertModel(BaseModel):
+    fingerprint: str
+    starts_at: str
+    alertname: str
+    store: str
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
+    received_at: str
+    resolved_at: str | None
+
+
+class DailyModel(BaseModel):
+    store: str
+    day: str
+    fired: dict[str, int]
+    alert_seconds: float
+
+
+class PersistenceExport(BaseModel):
+    version: int
+    generated_at: str
+    alerts: list[AlertModel]
+    daily: list[DailyModel]
+
+
 class Rejected(Exception):
     def __init__(self, status: int, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -281,6 +319,27 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             entries=[KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts)],
             patterns=[PatternModel(key=p.key, **vars(p))
                       for p in patterns(alerts, kb.labels)])
+
+    @app.get("/api/persistence/health", response_model=PersistenceHealth,
+             responses={503: problem})
+    def persistence_health() -> Any:
+        """The storage: reachable, what it holds, its size on disk."""
+        try:
+            info = repo.describe()
+        except Exception as exc:
+            log.error("storage unreachable", extra={"error": str(exc)})
+            return JSONResponse({"error": "storage", "detail": "the storage is unreachable"},
+                                status_code=503)
+        return PersistenceHealth(ok=True, **info)
+
+    @app.get("/api/persistence/export", response_model=PersistenceExport)
+    def persistence_export() -> PersistenceExport:
+        """Every stored alert and daily row (for a backup or a move between backends)."""
+        return PersistenceExport(
+            version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            alerts=[AlertModel(**a.as_json()) for a in repo.alerts()],
+            daily=[DailyModel(store=r.store, day=r.day, fired=r.fired,
+                              alert_seconds=r.alert_seconds) for r in repo.daily()])
 
     @app.get("/api/trends", response_model=Trends)
     def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Trends:

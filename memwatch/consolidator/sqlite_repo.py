@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import AlertRecord, IngestResult
@@ -139,6 +140,17 @@ class SqliteRepository:
         with self._lock:
             row = self._db.execute("SELECT max(day) FROM consolidated_days").fetchone()
         return None if row[0] is None else str(row[0])
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            alerts = int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
+            daily = int(self._db.execute("SELECT count(*) FROM daily").fetchone()[0])
+            last = self._db.execute("SELECT max(day) FROM consolidated_days").fetchone()[0]
+            mode = str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"))
+                   if p.exists())
+        return {"backend": "sqlite", "location": str(self.path), "journal_mode": mode,
+                "alerts": alerts, "daily_rows": daily, "last_day": last, "size_bytes": size}
 
     def ping(self) -> bool:
         try:

@@ -75,3 +75,27 @@ def test_answers_conform_to_the_document(tmp_path: Path) -> None:
         assert got == 401
         conforms(DOC["paths"]["/webhook/alerts"]["post"]["responses"]["401"]["content"][
             "application/json"]["schema"], json.loads(raw))
+
+
+def test_persistence_health_and_export(tmp_path: Path) -> None:
+    with consolidator(tmp_path / "c.sqlite") as c:
+        c.repo.ingest(HISTORY)
+        c.repo.save_days([], ["2026-11-01"])
+        status, _, raw = request(c.url, "GET", "/api/persistence/health")
+        health = json.loads(raw)
+        assert status == 200
+        assert (health["ok"], health["backend"], health["journal_mode"]) == (True, "sqlite",
+                                                                             "wal")
+        assert (health["alerts"], health["daily_rows"], health["last_day"]) == (
+            len(HISTORY), 0, "2026-11-01")
+        assert health["size_bytes"] > 0
+        conforms(DOC["paths"]["/api/persistence/health"]["get"]["responses"]["200"][
+            "content"]["application/json"]["schema"], health)
+        status, _, raw = request(c.url, "GET", "/api/persistence/export")
+        export = json.loads(raw)
+        assert status == 200
+        assert sorted((a["fingerprint"], a["starts_at"]) for a in export["alerts"]) == sorted(
+            (a.fingerprint, a.starts_at) for a in HISTORY)
+        assert export["daily"] == []
+        conforms(DOC["paths"]["/api/persistence/export"]["get"]["responses"]["200"][
+            "content"]["application/json"]["schema"], export)
