@@ -528,7 +528,12 @@ class Builder:
         s = _settings(self.spec, "MemwatchExporterDown")
         if not s.enabled:
             return
+        seen: set[str] = set()
         for job, instance in exporter_jobs(self.spec):
+            # One rule per job (it fires per instance); its test uses the job's first target.
+            if job in seen:
+                continue
+            seen.add(job)
             by = {"instance": instance, "job": job}
             r = self._rule("MemwatchExporterDown", "memwatch-exporter",
                            f'up{{job="{job}"}} == 0', s, by,
