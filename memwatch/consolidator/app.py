@@ -16,14 +16,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from memwatch import __version__
+from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.knowledge import KnowledgeBase, patterns, search
 from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.page import render as render_page
 from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.repository import AlertRecord, Repository
 
@@ -340,6 +342,15 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             alerts=[AlertModel(**a.as_json()) for a in repo.alerts()],
             daily=[DailyModel(store=r.store, day=r.day, fired=r.fired,
                               alert_seconds=r.alert_seconds) for r in repo.daily()])
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
+        """Each store's daily trend as an SVG chart, alert days marked; the knowledge base."""
+        rows: dict[str, list[DailyRow]] = {s: [] for s in kb.stores()}
+        for r in repo.daily():
+            rows.setdefault(r.store, []).append(r)
+        return HTMLResponse(render_page({s: v[-days:] for s, v in rows.items()},
+                                        kb.entries(repo.alerts())))
 
     @app.get("/api/trends", response_model=Trends)
     def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Trends:

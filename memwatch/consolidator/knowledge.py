@@ -103,6 +103,10 @@ class KnowledgeBase:
         c = spec.consolidator
         return cls(spec=spec, min_days=c.pattern_min_days, labels=c.pattern_labels)
 
+    def stores(self) -> list[str]:
+        """The spec's store names (none without a spec)."""
+        return [s.name for s in self.spec.stores] if self.spec else []
+
     def _overrides(self, alertname: str, store: str) -> list[AlertOverride]:
         """The store's override, then the spec's alerts.rules override, where given."""
         if self.spec is None:
