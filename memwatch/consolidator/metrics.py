@@ -36,6 +36,10 @@ class ConsolidatorMetrics:
             "memwatch_consolidator_consolidation_errors",
             "Daily consolidation runs that failed (retried a minute later).",
             registry=self.registry)
+        self.snapshot_failures = Counter(
+            "memwatch_consolidator_snapshot_failures",
+            "Snapshots that recorded a gap (Prometheus unreachable or failing) or could not "
+            "be stored.", registry=self.registry)
         Gauge("memwatch_consolidator_build_info", "Always 1.", ["version"],
               registry=self.registry).labels(__version__).set(1)
         for reason in REJECT_REASONS:  # every reason visible from the start, at 0

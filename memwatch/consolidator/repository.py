@@ -10,6 +10,7 @@ from memwatch.consolidator.payload import WebhookAlert
 
 if TYPE_CHECKING:
     from memwatch.consolidator.daily import DailyRow
+    from memwatch.consolidator.snapshots import Snapshot
 
 # Alertmanager sends endsAt 0001-01-01 for a firing alert: no end known yet.
 _NO_END_BEFORE = datetime(1971, 1, 1, tzinfo=UTC)
@@ -78,6 +79,12 @@ class Repository(Protocol):
     def daily(self, store: str | None = None) -> list[DailyRow]: ...
 
     def last_day(self) -> str | None: ...
+
+    def save_snapshots(self, rows: list[Snapshot]) -> None:
+        """Insert (or replace, by store + at) snapshot rows, gaps included."""
+        ...
+
+    def snapshots(self, store: str | None = None) -> list[Snapshot]: ...
 
     def ping(self) -> bool: ...
 

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from memwatch.consolidator.daily import consolidate, days_to_run, due_until
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.repository import Repository
+from memwatch.consolidator.snapshots import Snapshot, take
 
 log = logging.getLogger("memwatch.consolidator")
 
@@ -57,6 +58,43 @@ class DailyScheduler:
             self.metrics.last_consolidation.set(time.time())
             log.info("consolidated", extra={"days": ",".join(days)})
         return days
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval)
+
+
+class SnapshotScheduler:
+    """Takes a snapshot every `interval` seconds; a gap is recorded and counted, and the next
+    snapshot tries again."""
+
+    def __init__(self, repo: Repository, prometheus_url: str, stores: list[str],
+                 interval: float, metrics: ConsolidatorMetrics,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.repo, self.url, self.stores = repo, prometheus_url, stores
+        self.interval, self.metrics, self.clock = interval, metrics, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="snapshots", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_once(self) -> list[Snapshot]:
+        try:
+            rows = take(self.url, self.stores, self.clock())
+            self.repo.save_snapshots(rows)
+        except Exception as exc:  # storage trouble: counted, logged, retried next time
+            self.metrics.snapshot_failures.inc()
+            log.error("snapshot not stored", extra={"error": str(exc)})
+            return []
+        if any(r.error for r in rows):
+            self.metrics.snapshot_failures.inc()
+        return rows
 
     def _loop(self) -> None:
         while not self._stop.is_set():

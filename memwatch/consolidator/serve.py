@@ -15,7 +15,7 @@ from memwatch.consolidator.app import create_app
 from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.repository import Repository
-from memwatch.consolidator.scheduler import DailyScheduler
+from memwatch.consolidator.scheduler import DailyScheduler, SnapshotScheduler
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 from memwatch.secrets import resolve
 from memwatch.spec import Spec
@@ -83,6 +83,9 @@ def serve(spec: Spec, address: str, base: Path) -> None:
             log.info("stopping", extra={"signal": signal.Signals(signum).name})
             server.should_exit = True
 
+        snapshots = SnapshotScheduler(
+            repo, section.prometheus_url, [s.name for s in spec.stores],
+            section.snapshot_interval, metrics) if section.prometheus_url else None
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         host, port = sock.getsockname()[:2]
@@ -91,11 +94,15 @@ def serve(spec: Spec, address: str, base: Path) -> None:
                                   name="uvicorn")
         worker.start()
         daily.start()
+        if snapshots:
+            snapshots.start()
         try:
             while worker.is_alive():
                 worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
         finally:
             daily.stop()
+            if snapshots:
+                snapshots.stop()
         if not server.should_exit:
             raise OSError("the HTTP server stopped on its own (see the log above)")
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.snapshots import Snapshot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -34,10 +35,24 @@ CREATE TABLE IF NOT EXISTS daily (
     PRIMARY KEY (store, day)
 );
 CREATE TABLE IF NOT EXISTS consolidated_days (day TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS snapshots (
+    store TEXT NOT NULL,
+    at TEXT NOT NULL,
+    count REAL,
+    drop_ratio REAL,
+    up REAL,
+    newest_seconds REAL,
+    backlog REAL,
+    error TEXT,
+    PRIMARY KEY (store, at)
+);
 """
 
 _COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
             "annotations", "generator_url", "received_at", "resolved_at")
+
+
+_SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
 class SqliteRepository:
@@ -140,6 +155,28 @@ class SqliteRepository:
         with self._lock:
             row = self._db.execute("SELECT max(day) FROM consolidated_days").fetchone()
         return None if row[0] is None else str(row[0])
+
+    def save_snapshots(self, rows: list[Snapshot]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO snapshots ({', '.join(_SNAP)}) "
+                    f"VALUES ({', '.join('?' * len(_SNAP))})",
+                    [tuple(getattr(r, c) for c in _SNAP) for r in rows])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def snapshots(self, store: str | None = None) -> list[Snapshot]:
+        sql = f"SELECT {', '.join(_SNAP)} FROM snapshots"
+        args = [] if store is None else [store]
+        if store is not None:
+            sql += " WHERE store = ?"
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at, store", args).fetchall()
+        return [Snapshot(*r) for r in rows]
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
