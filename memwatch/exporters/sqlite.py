@@ -22,6 +22,7 @@ from memwatch.exporters.base import Backend, Observation, cap_namespaces
 from memwatch.exporters.sqlbuild import SqlBuilder
 from memwatch.spec import Mem0HistoryStore, OpenclawMemStore, SqlStore
 
+
 def classify(exc: sqlite3.Error) -> CollectionError:
     text = str(exc)
     low = text.lower()
