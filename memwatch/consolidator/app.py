@@ -116,6 +116,15 @@ class TrendDay(BaseModel):
     fired: dict[str, int]
     fired_total: int
     alert_seconds: float
+    count_min: float | None
+    count_max: float | None
+    count_mean: float | None
+    count_last: float | None
+    net_change: float | None
+    largest_drop: float | None
+    uptime_ratio: float | None
+    snapshots: int
+    gaps: int
 
 
 class Trends(BaseModel):
@@ -147,11 +156,10 @@ class AlertModel(BaseModel):
     resolved_at: str | None
 
 
-class DailyModel(BaseModel):
+
+
+class DailyModel(TrendDay):
     store: str
-    day: str
-    fired: dict[str, int]
-    alert_seconds: float
 
 
 class PersistenceExport(BaseModel):
@@ -340,8 +348,10 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         return PersistenceExport(
             version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             alerts=[AlertModel(**a.as_json()) for a in repo.alerts()],
-            daily=[DailyModel(store=r.store, day=r.day, fired=r.fired,
-                              alert_seconds=r.alert_seconds) for r in repo.daily()])
+            daily=[DailyModel(store=r.store, **TrendDay(
+                fired_total=r.fired_total, **{k: v for k, v in vars(r).items()
+                                              if k != "store"}).model_dump())
+                for r in repo.daily()])
 
     @app.get("/", response_class=HTMLResponse)
     def page(days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
@@ -358,7 +368,7 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         seconds spent in alert (the last `days` consolidated days)."""
         rows = repo.daily(store)[-days:]
         return Trends(store=store, days=[TrendDay(
-            day=r.day, fired=r.fired, fired_total=r.fired_total,
-            alert_seconds=r.alert_seconds) for r in rows])
+            fired_total=r.fired_total, **{k: v for k, v in vars(r).items() if k != "store"})
+            for r in rows])
 
     return app

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from typing import Any
 
 from memwatch.consolidator.knowledge import parse_iso
 from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.snapshots import Snapshot
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,16 @@ class DailyRow:
     day: str  # YYYY-MM-DD, UTC
     fired: dict[str, int] = field(default_factory=dict)  # occurrences started, by severity
     alert_seconds: float = 0.0  # time with at least one alert firing on the store
+    # from the day's snapshots (None when no snapshot of the day had the value)
+    count_min: float | None = None
+    count_max: float | None = None
+    count_mean: float | None = None
+    count_last: float | None = None
+    net_change: float | None = None  # last count of the day minus its first
+    largest_drop: float | None = None  # largest fall between consecutive snapshots (>= 0)
+    uptime_ratio: float | None = None  # snapshots with up == 1 / snapshots with up known
+    snapshots: int = 0  # snapshots of the day with values
+    gaps: int = 0  # snapshots of the day that Prometheus could not answer
 
     @property
     def fired_total(self) -> int:
@@ -28,7 +41,27 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def day_row(alerts: list[AlertRecord], store: str, day: date) -> DailyRow:
+def trend(snapshots: list[Snapshot], store: str, day: date) -> dict[str, Any]:
+    """The snapshot columns of one store's day."""
+    prefix = day.isoformat()
+    mine = sorted((s for s in snapshots if s.store == store and s.at.startswith(prefix)),
+                  key=lambda s: s.at)
+    taken = [s for s in mine if s.error is None]
+    counts = [s.count for s in taken if s.count is not None]
+    ups = [s.up for s in taken if s.up is not None]
+    out: dict[str, Any] = {"snapshots": len(taken), "gaps": len(mine) - len(taken)}
+    if counts:
+        out.update(count_min=min(counts), count_max=max(counts),
+                   count_mean=sum(counts) / len(counts), count_last=counts[-1],
+                   net_change=counts[-1] - counts[0],
+                   largest_drop=max([0.0, *(a - b for a, b in pairwise(counts))]))
+    if ups:
+        out["uptime_ratio"] = sum(1 for u in ups if u >= 1) / len(ups)
+    return out
+
+
+def day_row(alerts: list[AlertRecord], store: str, day: date,
+            snapshots: list[Snapshot] | None = None) -> DailyRow:
     """One store's row for one complete UTC day; unresolved alerts count until its end."""
     start, end = _day_bounds(day)
     fired: dict[str, int] = {}
@@ -51,7 +84,7 @@ def day_row(alerts: list[AlertRecord], store: str, day: date) -> DailyRow:
             seconds += (hi - lo).total_seconds()
             cursor = hi
     return DailyRow(store=store, day=day.isoformat(), fired=dict(sorted(fired.items())),
-                    alert_seconds=seconds)
+                    alert_seconds=seconds, **trend(snapshots or [], store, day))
 
 
 def due_until(now: datetime, hour_utc: int) -> date:
@@ -60,18 +93,23 @@ def due_until(now: datetime, hour_utc: int) -> date:
     return today - timedelta(days=1 if now.astimezone(UTC).hour >= hour_utc else 2)
 
 
-def days_to_run(last_done: date | None, alerts: list[AlertRecord], until: date) -> list[date]:
-    """Every day after the last consolidated one (or from the first alert) through `until`."""
+def days_to_run(last_done: date | None, first_data: date | None, until: date) -> list[date]:
+    """Every day after the last consolidated one (or from the first day with data) through
+    `until`."""
     if last_done is not None:
         first = last_done + timedelta(days=1)
-    elif alerts:
-        first = min(parse_iso(a.starts_at).date() for a in alerts)
     else:
-        first = until
+        first = min(first_data, until) if first_data else until
     return [first + timedelta(days=i) for i in range((until - first).days + 1)]
 
 
-def consolidate(alerts: list[AlertRecord], stores: list[str], days: list[date]
-                ) -> list[DailyRow]:
+def first_day(alerts: list[AlertRecord], snapshots: list[Snapshot]) -> date | None:
+    days = [parse_iso(a.starts_at).date() for a in alerts]
+    days += [parse_iso(s.at).date() for s in snapshots]
+    return min(days) if days else None
+
+
+def consolidate(alerts: list[AlertRecord], stores: list[str], days: list[date],
+                snapshots: list[Snapshot] | None = None) -> list[DailyRow]:
     names = sorted(set(stores) | {a.store for a in alerts if a.store})
-    return [day_row(alerts, s, d) for d in days for s in names]
+    return [day_row(alerts, s, d, snapshots) for d in days for s in names]

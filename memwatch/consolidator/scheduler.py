@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from memwatch.consolidator.daily import consolidate, days_to_run, due_until
+from memwatch.consolidator.daily import consolidate, days_to_run, due_until, first_day
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.snapshots import Snapshot, take
@@ -23,11 +23,12 @@ def run_due(repo: Repository, stores: list[str], now: datetime, hour_utc: int) -
     last = repo.last_day()
     if last is not None and date.fromisoformat(last) >= until:
         return []
-    alerts = repo.alerts()
-    days = days_to_run(date.fromisoformat(last) if last else None, alerts, until)
+    alerts, snapshots = repo.alerts(), repo.snapshots()
+    days = days_to_run(date.fromisoformat(last) if last else None,
+                       first_day(alerts, snapshots), until)
     if not days:
         return []
-    repo.save_days(consolidate(alerts, stores, days), [d.isoformat() for d in days])
+    repo.save_days(consolidate(alerts, stores, days, snapshots), [d.isoformat() for d in days])
     return [d.isoformat() for d in days]
 
 

@@ -32,6 +32,15 @@ CREATE TABLE IF NOT EXISTS daily (
     day TEXT NOT NULL,
     fired TEXT NOT NULL,
     alert_seconds REAL NOT NULL,
+    count_min REAL,
+    count_max REAL,
+    count_mean REAL,
+    count_last REAL,
+    net_change REAL,
+    largest_drop REAL,
+    uptime_ratio REAL,
+    snapshots INTEGER NOT NULL,
+    gaps INTEGER NOT NULL,
     PRIMARY KEY (store, day)
 );
 CREATE TABLE IF NOT EXISTS consolidated_days (day TEXT PRIMARY KEY);
@@ -52,6 +61,8 @@ _COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "label
             "annotations", "generator_url", "received_at", "resolved_at")
 
 
+_DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
+          "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
@@ -131,9 +142,10 @@ class SqliteRepository:
             try:
                 self._db.executemany("DELETE FROM daily WHERE day = ?", [(d,) for d in days])
                 self._db.executemany(
-                    "INSERT INTO daily (store, day, fired, alert_seconds) VALUES (?, ?, ?, ?)",
-                    [(r.store, r.day, json.dumps(r.fired, sort_keys=True), r.alert_seconds)
-                     for r in rows])
+                    f"INSERT INTO daily ({', '.join(_DAILY)}) "
+                    f"VALUES ({', '.join('?' * len(_DAILY))})",
+                    [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
+                           else getattr(r, c) for c in _DAILY) for r in rows])
                 self._db.executemany("INSERT OR IGNORE INTO consolidated_days VALUES (?)",
                                      [(d,) for d in days])
             except BaseException:
@@ -142,14 +154,14 @@ class SqliteRepository:
             self._db.execute("COMMIT")
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
-        sql = "SELECT store, day, fired, alert_seconds FROM daily"
+        sql = f"SELECT {', '.join(_DAILY)} FROM daily"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = ?"
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY day, store", args).fetchall()
-        return [DailyRow(store=r[0], day=r[1], fired=json.loads(r[2]), alert_seconds=r[3])
-                for r in rows]
+        return [DailyRow(**{c: json.loads(v) if c == "fired" else v
+                            for c, v in zip(_DAILY, r, strict=True)}) for r in rows]
 
     def last_day(self) -> str | None:
         with self._lock:

@@ -90,8 +90,12 @@ def test_scheduler_metric_and_trends_api(tmp_path: Path) -> None:
             "memwatch_consolidator_last_consolidation_timestamp_seconds") or 0) > 0
         status, _, raw = request(c.url, "GET", "/api/trends?store=main&days=2")
         assert status == 200
+        no_snapshots = {"count_min": None, "count_max": None, "count_mean": None,
+                        "count_last": None, "net_change": None, "largest_drop": None,
+                        "uptime_ratio": None, "snapshots": 0, "gaps": 0}
         assert json.loads(raw) == {"store": "main", "days": [
             {"day": "2026-11-03", "fired": {"info": 1}, "fired_total": 1,
-             "alert_seconds": 30.0},
-            {"day": "2026-11-04", "fired": {}, "fired_total": 0, "alert_seconds": 0.0}]}
+             "alert_seconds": 30.0, **no_snapshots},
+            {"day": "2026-11-04", "fired": {}, "fired_total": 0, "alert_seconds": 0.0,
+             **no_snapshots}]}
         assert request(c.url, "GET", "/api/trends?store=main&days=0")[0] == 422
