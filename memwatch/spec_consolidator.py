@@ -56,5 +56,8 @@ class ConsolidatorSection(Model):
                                         description="The UTC hour of the daily consolidation.")
     pattern_min_days: int = Field(3, ge=1, le=366, description="A pattern seen on this many "
                                   "distinct days becomes a knowledge-base entry.")
+    reports_dir: Path | None = Field(
+        None, description="Write each consolidated day's Markdown report here as "
+                          "<YYYY-MM-DD>.md (always served at /api/reports/<day>).")
     pattern_labels: tuple[LabelName, ...] = Field(
         (), description="Labels grouped on besides alertname and store.")

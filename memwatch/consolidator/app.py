@@ -15,8 +15,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,7 @@ from memwatch.consolidator.knowledge import KnowledgeBase, patterns, search
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.page import render as render_page
 from memwatch.consolidator.payload import WebhookPayload
+from memwatch.consolidator.report import report_for
 from memwatch.consolidator.repository import AlertRecord, Repository
 
 log = logging.getLogger("memwatch.consolidator")
@@ -361,6 +362,16 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             rows.setdefault(r.store, []).append(r)
         return HTMLResponse(render_page({s: v[-days:] for s, v in rows.items()},
                                         kb.entries(repo.alerts())))
+
+    @app.get("/api/reports/{day}", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/markdown": {}}}, 404: problem})
+    def daily_report(day: Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$")]) -> Response:
+        """A consolidated day's Markdown report: trends, alerts, recurring patterns."""
+        text = report_for(repo, kb, day)
+        if text is None:
+            return JSONResponse({"error": "not_found",
+                                 "detail": f"{day} has not been consolidated"}, status_code=404)
+        return Response(text, media_type="text/markdown; charset=utf-8")
 
     @app.get("/api/trends", response_model=Trends)
     def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Trends:

@@ -8,9 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from memwatch.consolidator.daily import consolidate, days_to_run, due_until, first_day
+from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.report import write_reports
 from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.snapshots import Snapshot, take
 
@@ -35,8 +38,10 @@ def run_due(repo: Repository, stores: list[str], now: datetime, hour_utc: int) -
 class DailyScheduler:
     def __init__(self, repo: Repository, stores: list[str], hour_utc: int,
                  metrics: ConsolidatorMetrics, interval: float = 60.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 reports: tuple[KnowledgeBase, Path] | None = None) -> None:
         self.repo, self.stores, self.hour, self.metrics = repo, stores, hour_utc, metrics
+        self.reports = reports
         self.interval, self.clock = interval, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="daily", daemon=True)
@@ -51,6 +56,8 @@ class DailyScheduler:
     def run_once(self) -> list[str]:
         try:
             days = run_due(self.repo, self.stores, self.clock(), self.hour)
+            if days and self.reports:
+                write_reports(self.repo, self.reports[0], days, self.reports[1])
         except Exception as exc:  # never let the sidecar die: count, log, retry next time
             self.metrics.consolidation_errors.inc()
             log.error("daily consolidation failed", extra={"error": str(exc)})

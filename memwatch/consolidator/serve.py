@@ -71,10 +71,15 @@ def serve(spec: Spec, address: str, base: Path) -> None:
     logging.getLogger("uvicorn.error").addFilter(_NoColor())
     try:
         metrics = ConsolidatorMetrics()
+        kb = KnowledgeBase.from_spec(spec)
         app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token,
-                         knowledge=KnowledgeBase.from_spec(spec), metrics=metrics)
+                         knowledge=kb, metrics=metrics)
+        reports = None
+        if section.reports_dir is not None:
+            folder = Path(section.reports_dir).expanduser()
+            reports = (kb, folder if folder.is_absolute() else base / folder)
         daily = DailyScheduler(repo, [s.name for s in spec.stores],
-                               section.consolidation_hour_utc, metrics)
+                               section.consolidation_hour_utc, metrics, reports=reports)
         config = uvicorn.Config(app, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=10, backlog=2048)
         server = uvicorn.Server(config)
