@@ -26,9 +26,15 @@ log = logging.getLogger("memwatch.consolidator")
 
 def open_repository(section: ConsolidatorSection, base: Path) -> Repository:
     storage = section.storage
+    if storage.backend == "postgresql":
+        from memwatch.consolidator.postgres_repo import PostgresRepository
+
+        dsn = resolve(storage.dsn, storage.dsn_file, "consolidator.storage.dsn")
+        assert dsn is not None  # the spec requires one of dsn and dsn_file
+        return PostgresRepository(dsn)
     if storage.backend != "sqlite":
         raise NotImplementedError(f"storage backend {storage.backend} is not implemented yet; "
-                                  "use sqlite")
+                                  "use sqlite or postgresql")
     path = Path(storage.path).expanduser()
     return SqliteRepository(path if path.is_absolute() else base / path)
 

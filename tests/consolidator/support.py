@@ -116,12 +116,17 @@ def start_consolidate(workdir: Path, port: int, db: Path) -> Process:
                                  "--listen", f"127.0.0.1:{port}"],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, proc, log)
+    return Process(proc, url, log)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 20
     while True:
         assert proc.poll() is None, log.read_text()
         try:
             if request(url, "GET", "/health", timeout=1)[0] == 200:
-                return Process(proc, url, log)
+                return
         except OSError:
             pass
         assert time.monotonic() < deadline, "consolidate did not start: " + log.read_text()

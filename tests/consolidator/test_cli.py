@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.consolidator.payloads import alert, payload
-from tests.consolidator.support import MEMWATCH, post_json, start_consolidate
+from tests.consolidator.support import (
+    MEMWATCH,
+    SPEC,
+    post_json,
+    request,
+    start_consolidate,
+    wait_healthy,
+)
 from tests.generators.am_support import free_port
 
 
@@ -40,3 +51,38 @@ def test_port_in_use_exits_1(tmp_path: Path) -> None:
     finally:
         first.proc.terminate()
         first.proc.wait(timeout=20)
+
+
+def test_consolidate_on_postgresql(tmp_path: Path, consolidator_pg: object,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.postgres.cluster import APP_PASSWORD, APP_USER
+
+    cluster: Any = consolidator_pg
+    cluster.execute(f'CREATE DATABASE cli_pg OWNER "{APP_USER}"', dbname="postgres")
+    monkeypatch.setenv("CONSOLIDATOR_DSN", cluster.dsn(dbname="cli_pg"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("storage: {path: %s}",
+                                 "storage: {backend: postgresql, dsn: 'env:CONSOLIDATOR_DSN'}\n"
+                                 "  prometheus_url: null"), encoding="utf-8")
+    port = free_port()
+    log = tmp_path / "pg.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(MEMWATCH), "consolidate", "--spec", str(spec), "--listen",
+                                 f"127.0.0.1:{port}"], stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        assert post_json(url, payload(alert("p1"), alert("p2")))[1]["stored"] == 2
+        assert post_json(url, payload(alert("p1")))[1]["duplicates"] == 1
+        status, _, raw = request(url, "GET", "/api/persistence/health")
+        assert status == 200
+        health = json.loads(raw)
+        assert (health["backend"], health["alerts"]) == ("postgresql", 2)
+        assert APP_PASSWORD not in raw.decode()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    assert APP_PASSWORD not in log.read_text()
+    rows = cluster.execute("SELECT fingerprint FROM consolidator_alerts ORDER BY 1",
+                           dbname="cli_pg")
+    assert rows == [("p1",), ("p2",)]

@@ -4,12 +4,11 @@ consolidation catches up after a gap and a rerun gives the same rows."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from memwatch.consolidator.daily import consolidate
 from memwatch.consolidator.scheduler import run_due
 from memwatch.consolidator.snapshots import Snapshot
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.test_knowledge import rec
 
 
@@ -37,8 +36,8 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def test_month_of_trends_with_catch_up(tmp_path: Path) -> None:
-    repo = SqliteRepository(tmp_path / "c.sqlite")
+def test_month_of_trends_with_catch_up(make_repo: RepoFactory) -> None:
+    repo = make_repo()
     repo.save_snapshots(month())
     repo.ingest([rec("z", "2026-11-15T12:00:00.000000Z", "2026-11-15T12:30:00.000000Z")])
     assert run_due(repo, ["main"], at("2026-11-10T02:00:00"), 1) == [

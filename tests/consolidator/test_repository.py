@@ -1,4 +1,5 @@
-"""The SQLite repository: idempotent ingest, resolutions, all-or-nothing batches."""
+"""Every repository (SQLite, PostgreSQL): idempotent ingest, resolutions, all-or-nothing
+batches, daily rows and snapshots."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sqlite_repo import SqliteRepository
+from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.payloads import alert, payload
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -20,15 +24,15 @@ def records(body: dict[str, object]) -> list[AlertRecord]:
     return [AlertRecord.from_webhook(a, NOW) for a in WebhookPayload.model_validate(body).alerts]
 
 
-def test_duplicates_stored_once_and_survive_reopen(tmp_path: Path) -> None:
-    repo = SqliteRepository(tmp_path / "c.sqlite")
+def test_duplicates_stored_once_and_survive_reopen(make_repo: RepoFactory) -> None:
+    repo = make_repo()
     body = payload(alert("a1"), alert("a2"), alert("a1"))  # a1 twice in one delivery
     first = repo.ingest(records(body))
     assert (first.stored, first.duplicates, first.resolved) == (2, 1, 0)
     again = repo.ingest(records(body))
     assert (again.stored, again.duplicates) == (0, 3)
     repo.close()
-    reopened = SqliteRepository(tmp_path / "c.sqlite")
+    reopened = make_repo()
     assert reopened.count_alerts() == 2
     got = reopened.alerts(alertname="MemoryCountZero")
     assert [a.fingerprint for a in got] == ["a1", "a2"]
@@ -36,19 +40,23 @@ def test_duplicates_stored_once_and_survive_reopen(tmp_path: Path) -> None:
     assert got[0].labels == {"alertname": "MemoryCountZero", "store": "main",
                              "severity": "critical"}
     assert got[0].resolved_at is None
+
+
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    SqliteRepository(tmp_path / "c.sqlite").close()
     assert journal_mode(tmp_path / "c.sqlite") == "wal"
 
 
-def test_same_fingerprint_new_start_is_a_new_occurrence(tmp_path: Path) -> None:
-    repo = SqliteRepository(tmp_path / "c.sqlite")
+def test_same_fingerprint_new_start_is_a_new_occurrence(make_repo: RepoFactory) -> None:
+    repo = make_repo()
     r = repo.ingest(records(payload(alert("a1"), alert("a1", "2026-11-02T10:00:00Z"))))
     assert (r.stored, r.duplicates) == (2, 0)
     assert [a.starts_at for a in repo.alerts()] == ["2026-11-01T10:00:00.123456Z",
                                                     "2026-11-02T10:00:00.000000Z"]
 
 
-def test_resolution_recorded_once(tmp_path: Path) -> None:
-    repo = SqliteRepository(tmp_path / "c.sqlite")
+def test_resolution_recorded_once(make_repo: RepoFactory) -> None:
+    repo = make_repo()
     repo.ingest(records(payload(alert("a1"))))
     resolved = payload(alert("a1", status="resolved", ends="2026-11-01T10:05:00Z"),
                        status="resolved")
@@ -64,22 +72,40 @@ def test_resolution_recorded_once(tmp_path: Path) -> None:
     assert repo.alerts(store="main")[-1].resolved_at == "2026-11-01T11:00:00.000000Z"
 
 
-def test_failed_batch_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = SqliteRepository(tmp_path / "c.sqlite")
-    batch = records(payload(alert("a1"), alert("a2")))
-    real = repo._ingest_one
-    calls = []
-
-    def failing(a: AlertRecord, result: object) -> None:
-        calls.append(a.fingerprint)
-        if len(calls) == 2:
-            raise RuntimeError("disk full")
-        real(a, result)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(repo, "_ingest_one", failing)
-    with pytest.raises(RuntimeError):
-        repo.ingest(batch)
+def test_failed_batch_writes_nothing(make_repo: RepoFactory) -> None:
+    repo = make_repo()
+    good, bad = records(payload(alert("a1"), alert("a2")))
+    # the second record cannot be serialised: the first must not stay behind
+    broken = AlertRecord(**{**bad.as_json(), "labels": {"x": object()}})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        repo.ingest([good, broken])
     assert repo.count_alerts() == 0
+    assert repo.ingest([good]).stored == 1
+
+
+def test_daily_rows_replaced_and_snapshots_upserted(make_repo: RepoFactory) -> None:
+    repo = make_repo()
+    assert repo.last_day() is None
+    rows = [DailyRow("main", "2026-11-01", {"critical": 2}, 60.0, count_min=1, count_max=5,
+                     count_mean=3.5, count_last=5, net_change=4, largest_drop=0,
+                     uptime_ratio=0.5, snapshots=2, gaps=1),
+            DailyRow("idle", "2026-11-01")]
+    repo.save_days(rows, ["2026-11-01"])
+    repo.save_days(rows, ["2026-11-01"])
+    assert repo.daily() == sorted(rows, key=lambda r: (r.day, r.store))
+    assert repo.daily("main") == rows[:1]
+    assert repo.last_day() == "2026-11-01"
+    repo.save_days([], ["2026-11-02"])
+    assert repo.last_day() == "2026-11-02"
+    snap = Snapshot("main", "2026-11-01T00:00:00.000000Z", count=3, up=1)
+    repo.save_snapshots([snap, Snapshot("main", "2026-11-01T01:00:00.000000Z", error="x")])
+    repo.save_snapshots([Snapshot("main", "2026-11-01T00:00:00.000000Z", count=4, up=1)])
+    assert [(s.at[11:13], s.count, s.error) for s in repo.snapshots("main")] == [
+        ("00", 4.0, None), ("01", None, "x")]
+    info = repo.describe()
+    assert (info["alerts"], info["daily_rows"], info["last_day"]) == (0, 2, "2026-11-02")
+    assert info["size_bytes"] > 0
+    assert repo.ping() is True
 
 
 def journal_mode(path: Path) -> str:

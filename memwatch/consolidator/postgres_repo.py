@@ -1,0 +1,233 @@
+"""The PostgreSQL repository: for several consolidators sharing one history.
+
+Idempotence comes from the primary keys and `ON CONFLICT`, so two consolidators receiving
+the same delivery (an Alertmanager HA pair sends to both) store it once. One connection
+guarded by a lock; a broken connection is replaced on the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+
+from memwatch.consolidator.daily import DailyRow
+from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.snapshots import Snapshot
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS consolidator_alerts (
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    store TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    generator_url TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    resolved_at TEXT,
+    PRIMARY KEY (fingerprint, starts_at)
+);
+CREATE INDEX IF NOT EXISTS consolidator_alerts_name_store
+    ON consolidator_alerts (alertname, store, starts_at);
+CREATE TABLE IF NOT EXISTS consolidator_daily (
+    store TEXT NOT NULL,
+    day TEXT NOT NULL,
+    fired TEXT NOT NULL,
+    alert_seconds DOUBLE PRECISION NOT NULL,
+    count_min DOUBLE PRECISION,
+    count_max DOUBLE PRECISION,
+    count_mean DOUBLE PRECISION,
+    count_last DOUBLE PRECISION,
+    net_change DOUBLE PRECISION,
+    largest_drop DOUBLE PRECISION,
+    uptime_ratio DOUBLE PRECISION,
+    snapshots INTEGER NOT NULL,
+    gaps INTEGER NOT NULL,
+    PRIMARY KEY (store, day)
+);
+CREATE TABLE IF NOT EXISTS consolidator_days (day TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS consolidator_snapshots (
+    store TEXT NOT NULL,
+    at TEXT NOT NULL,
+    count DOUBLE PRECISION,
+    drop_ratio DOUBLE PRECISION,
+    up DOUBLE PRECISION,
+    newest_seconds DOUBLE PRECISION,
+    backlog DOUBLE PRECISION,
+    error TEXT,
+    PRIMARY KEY (store, at)
+);
+"""
+
+_ALERT = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
+          "annotations", "generator_url", "received_at", "resolved_at")
+_DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
+          "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
+_SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+class PostgresRepository:
+    def __init__(self, dsn: str, connect_timeout: float = 5.0) -> None:
+        self._dsn = dsn
+        self._timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                # one creator at a time when several consolidators start together
+                conn.execute("SELECT pg_advisory_xact_lock(918801)")
+                conn.execute(SCHEMA)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self._dsn, autocommit=True,
+                                         connect_timeout=max(1, int(self._timeout)),
+                                         application_name="memwatch-consolidator")
+        return self._conn
+
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`work` in one transaction; committed when this returns."""
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                return work(conn)
+
+    def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
+        def work(conn: psycopg.Connection[Any]) -> IngestResult:
+            result = IngestResult()
+            for a in alerts:
+                cur = conn.execute(
+                    f"INSERT INTO consolidator_alerts ({', '.join(_ALERT)}) VALUES "
+                    f"({_placeholders(len(_ALERT))}) ON CONFLICT DO NOTHING",
+                    (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
+                     json.dumps(a.labels, sort_keys=True),
+                     json.dumps(a.annotations, sort_keys=True), a.generator_url,
+                     a.received_at, a.resolved_at))
+                if cur.rowcount == 1:
+                    result.stored += 1
+                    result.resolved += a.resolved_at is not None
+                    continue
+                if a.resolved_at is not None:
+                    cur = conn.execute(
+                        "UPDATE consolidator_alerts SET resolved_at = %s WHERE fingerprint = %s "
+                        "AND starts_at = %s AND resolved_at IS NULL",
+                        (a.resolved_at, a.fingerprint, a.starts_at))
+                    if cur.rowcount == 1:
+                        result.resolved += 1
+                        continue
+                result.duplicates += 1
+            return result
+        return self._run(work)
+
+    def alerts(self, *, alertname: str | None = None, store: str | None = None
+               ) -> list[AlertRecord]:
+        where, args = [], []
+        if alertname is not None:
+            where.append("alertname = %s")
+            args.append(alertname)
+        if store is not None:
+            where.append("store = %s")
+            args.append(store)
+        sql = f"SELECT {', '.join(_ALERT)} FROM consolidator_alerts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._run(lambda c: c.execute(sql + " ORDER BY starts_at, fingerprint",
+                                             args).fetchall())
+        return [AlertRecord(
+            fingerprint=r[0], starts_at=r[1], alertname=r[2], store=r[3], severity=r[4],
+            labels=json.loads(r[5]), annotations=json.loads(r[6]), generator_url=r[7],
+            received_at=r[8], resolved_at=r[9]) for r in rows]
+
+    def count_alerts(self) -> int:
+        row = self._run(lambda c: c.execute(
+            "SELECT count(*) FROM consolidator_alerts").fetchone())
+        return int(row[0]) if row else 0
+
+    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany("DELETE FROM consolidator_daily WHERE day = %s",
+                                [(d,) for d in days])
+                cur.executemany(
+                    f"INSERT INTO consolidator_daily ({', '.join(_DAILY)}) VALUES "
+                    f"({_placeholders(len(_DAILY))})",
+                    [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
+                           else getattr(r, c) for c in _DAILY) for r in rows])
+                cur.executemany("INSERT INTO consolidator_days VALUES (%s) "
+                                "ON CONFLICT DO NOTHING", [(d,) for d in days])
+        self._run(work)
+
+    def daily(self, store: str | None = None) -> list[DailyRow]:
+        sql = f"SELECT {', '.join(_DAILY)} FROM consolidator_daily"
+        args = [] if store is None else [store]
+        if store is not None:
+            sql += " WHERE store = %s"
+        rows = self._run(lambda c: c.execute(sql + " ORDER BY day, store", args).fetchall())
+        return [DailyRow(**{c: json.loads(v) if c == "fired" else v
+                            for c, v in zip(_DAILY, r, strict=True)}) for r in rows]
+
+    def last_day(self) -> str | None:
+        row = self._run(lambda c: c.execute(
+            "SELECT max(day) FROM consolidator_days").fetchone())
+        return None if row is None or row[0] is None else str(row[0])
+
+    def save_snapshots(self, rows: list[Snapshot]) -> None:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SNAP[2:])
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO consolidator_snapshots ({', '.join(_SNAP)}) VALUES "
+                    f"({_placeholders(len(_SNAP))}) ON CONFLICT (store, at) DO UPDATE SET "
+                    f"{updates}", [tuple(getattr(r, c) for c in _SNAP) for r in rows])
+        self._run(work)
+
+    def snapshots(self, store: str | None = None) -> list[Snapshot]:
+        sql = f"SELECT {', '.join(_SNAP)} FROM consolidator_snapshots"
+        args = [] if store is None else [store]
+        if store is not None:
+            sql += " WHERE store = %s"
+        rows = self._run(lambda c: c.execute(sql + " ORDER BY at, store", args).fetchall())
+        return [Snapshot(*r) for r in rows]
+
+    def describe(self) -> dict[str, Any]:
+        def work(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+            alerts = conn.execute("SELECT count(*) FROM consolidator_alerts").fetchone()
+            daily = conn.execute("SELECT count(*) FROM consolidator_daily").fetchone()
+            last = conn.execute("SELECT max(day) FROM consolidator_days").fetchone()
+            size = conn.execute(
+                "SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY["
+                "'consolidator_alerts', 'consolidator_daily', 'consolidator_days', "
+                "'consolidator_snapshots']::regclass[]) AS c").fetchone()
+            info = conn.info
+            return {"backend": "postgresql",
+                    "location": f"{info.host}:{info.port}/{info.dbname}",
+                    "journal_mode": None, "alerts": int(alerts[0]) if alerts else 0,
+                    "daily_rows": int(daily[0]) if daily else 0,
+                    "last_day": last[0] if last else None,
+                    "size_bytes": int(size[0]) if size and size[0] is not None else 0}
+        return self._run(work)
+
+    def ping(self) -> bool:
+        try:
+            self._run(lambda c: c.execute("SELECT 1").fetchone())
+        except psycopg.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
