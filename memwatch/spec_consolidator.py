@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from memwatch.catalogue import Severity
 from memwatch.spec_types import Seconds
 
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
@@ -36,6 +37,35 @@ class ConsolidatorStorage(Model):
         return self
 
 
+class ResponseHttp(Model):
+    url: str = Field(pattern=r"^https?://", description="Receives the alert as JSON.")
+    method: Literal["POST", "PUT"] = "POST"
+    bearer_token_file: Path | None = None
+
+
+class ResponseAction(Model):
+    """An automated response: runs for a new firing occurrence of `alertname` at
+    `min_severity` or above (only the highest matching tier of an alert name runs)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    alertname: str = Field(min_length=1)
+    min_severity: Severity = "warning"
+    stores: tuple[str, ...] = Field((), description="Only these stores (default: all).")
+    command: tuple[str, ...] = Field(
+        (), description="argv run without a shell; the alert JSON arrives on stdin.")
+    http: ResponseHttp | None = None
+    timeout: Annotated[Seconds, Field(gt=0, le=600)] = 30.0
+    cooldown: Annotated[Seconds, Field(ge=0, le=7 * 86400)] = Field(
+        900.0, description="Per store: no second run within this time.")
+    max_per_hour: int = Field(4, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ResponseAction:
+        if bool(self.command) == (self.http is not None):
+            raise ValueError("give exactly one of command or http")
+        return self
+
+
 class ConsolidatorSection(Model):
     listen: str = Field("127.0.0.1:9188", pattern=r"^.*:\d{1,5}$",
                         description="HOST:PORT of the webhook and REST API.")
@@ -59,5 +89,16 @@ class ConsolidatorSection(Model):
     reports_dir: Path | None = Field(
         None, description="Write each consolidated day's Markdown report here as "
                           "<YYYY-MM-DD>.md (always served at /api/reports/<day>).")
+    responses_enabled: bool = Field(
+        False, description="Automated responses run only when this is true.")
+    responses: tuple[ResponseAction, ...] = ()
     pattern_labels: tuple[LabelName, ...] = Field(
         (), description="Labels grouped on besides alertname and store.")
+
+    @model_validator(mode="after")
+    def _unique_responses(self) -> ConsolidatorSection:
+        names = [r.name for r in self.responses]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"responses: names must be unique, repeated: {dup}")
+        return self

@@ -29,6 +29,7 @@ from memwatch.consolidator.page import render as render_page
 from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.report import report_for
 from memwatch.consolidator.repository import AlertRecord, Repository
+from memwatch.consolidator.responses import Responder
 
 log = logging.getLogger("memwatch.consolidator")
 API_VERSION = "1"  # the REST API's version (docs/consolidator.openapi.json), not the package's
@@ -170,6 +171,17 @@ class PersistenceExport(BaseModel):
     daily: list[DailyModel]
 
 
+class ResponseRunModel(BaseModel):
+    response: str
+    fingerprint: str
+    starts_at: str
+    alertname: str
+    store: str
+    at: str
+    outcome: str
+    detail: str
+
+
 class Rejected(Exception):
     def __init__(self, status: int, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -187,7 +199,8 @@ def _problems(exc: ValidationError) -> str:
 def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                bearer_token: str | None = None,
                metrics: ConsolidatorMetrics | None = None,
-               knowledge: KnowledgeBase | None = None) -> FastAPI:
+               knowledge: KnowledgeBase | None = None,
+               responder: Responder | None = None) -> FastAPI:
     m = metrics or ConsolidatorMetrics()
     kb = knowledge or KnowledgeBase()
     app = FastAPI(title="memwatch consolidator", version=API_VERSION,
@@ -272,6 +285,8 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             log.error("storage failed", extra={"error": str(exc)})
             raise Rejected(503, "storage", "the alert could not be stored; retry") from None
         m.stored.inc(result.stored)
+        if responder is not None:
+            responder.submit(result.new_firing)  # queued: the answer never waits for them
         m.duplicates.inc(result.duplicates)
         m.resolved.inc(result.resolved)
         return WebhookAnswer(status="ok", alerts=len(records), stored=result.stored,
@@ -372,6 +387,11 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             return JSONResponse({"error": "not_found",
                                  "detail": f"{day} has not been consolidated"}, status_code=404)
         return Response(text, media_type="text/markdown; charset=utf-8")
+
+    @app.get("/api/responses", response_model=list[ResponseRunModel])
+    def responses_log() -> list[ResponseRunModel]:
+        """Every automated response run and its outcome, oldest first."""
+        return [ResponseRunModel(**vars(r)) for r in repo.responses()]
 
     @app.get("/api/trends", response_model=Trends)
     def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Trends:

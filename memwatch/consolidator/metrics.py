@@ -40,6 +40,10 @@ class ConsolidatorMetrics:
             "memwatch_consolidator_snapshot_failures",
             "Snapshots that recorded a gap (Prometheus unreachable or failing) or could not "
             "be stored.", registry=self.registry)
+        self.responses = Counter(
+            "memwatch_consolidator_responses", "Automated responses, by response and outcome "
+            "(ok, failed, timeout, cooldown, capped).", ["response", "outcome"],
+            registry=self.registry)
         Gauge("memwatch_consolidator_build_info", "Always 1.", ["version"],
               registry=self.registry).labels(__version__).set(1)
         for reason in REJECT_REASONS:  # every reason visible from the start, at 0

@@ -16,6 +16,7 @@ import psycopg
 
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 
 T = TypeVar("T")
@@ -53,6 +54,17 @@ CREATE TABLE IF NOT EXISTS consolidator_daily (
     PRIMARY KEY (store, day)
 );
 CREATE TABLE IF NOT EXISTS consolidator_days (day TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS consolidator_responses (
+    id BIGSERIAL PRIMARY KEY,
+    response TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    store TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS consolidator_snapshots (
     store TEXT NOT NULL,
     at TEXT NOT NULL,
@@ -70,6 +82,7 @@ _ALERT = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels"
           "annotations", "generator_url", "received_at", "resolved_at")
 _DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
           "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
+_RUN = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome", "detail")
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
@@ -118,6 +131,8 @@ class PostgresRepository:
                 if cur.rowcount == 1:
                     result.stored += 1
                     result.resolved += a.resolved_at is not None
+                    if a.resolved_at is None:
+                        result.new_firing.append(a)
                     continue
                 if a.resolved_at is not None:
                     cur = conn.execute(
@@ -201,6 +216,16 @@ class PostgresRepository:
             sql += " WHERE store = %s"
         rows = self._run(lambda c: c.execute(sql + " ORDER BY at, store", args).fetchall())
         return [Snapshot(*r) for r in rows]
+
+    def record_response(self, run: ResponseRun) -> None:
+        self._run(lambda c: c.execute(
+            f"INSERT INTO consolidator_responses ({', '.join(_RUN)}) VALUES "
+            f"({_placeholders(len(_RUN))})", tuple(getattr(run, k) for k in _RUN)))
+
+    def responses(self) -> list[ResponseRun]:
+        rows = self._run(lambda c: c.execute(
+            f"SELECT {', '.join(_RUN)} FROM consolidator_responses ORDER BY at, id").fetchall())
+        return [ResponseRun(*r) for r in rows]
 
     def describe(self) -> dict[str, Any]:
         def work(conn: psycopg.Connection[Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -10,6 +10,7 @@ from memwatch.consolidator.payload import WebhookAlert
 
 if TYPE_CHECKING:
     from memwatch.consolidator.daily import DailyRow
+    from memwatch.consolidator.responses import ResponseRun
     from memwatch.consolidator.snapshots import Snapshot
 
 # Alertmanager sends endsAt 0001-01-01 for a firing alert: no end known yet.
@@ -60,6 +61,7 @@ class IngestResult:
     stored: int = 0  # new occurrences
     duplicates: int = 0  # already known, nothing new
     resolved: int = 0  # resolutions recorded for known or new occurrences
+    new_firing: list[AlertRecord] = field(default_factory=list)  # stored, not yet resolved
 
 
 class Repository(Protocol):
@@ -87,6 +89,10 @@ class Repository(Protocol):
     def snapshots(self, store: str | None = None) -> list[Snapshot]: ...
 
     def ping(self) -> bool: ...
+
+    def record_response(self, run: ResponseRun) -> None: ...
+
+    def responses(self) -> list[ResponseRun]: ...
 
     def describe(self) -> dict[str, Any]:
         """backend, location (no secrets), alerts, daily_rows, last_day, size_bytes."""

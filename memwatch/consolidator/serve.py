@@ -15,6 +15,7 @@ from memwatch.consolidator.app import create_app
 from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.repository import Repository
+from memwatch.consolidator.responses import Responder
 from memwatch.consolidator.scheduler import DailyScheduler, SnapshotScheduler
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 from memwatch.secrets import resolve
@@ -78,8 +79,10 @@ def serve(spec: Spec, address: str, base: Path) -> None:
     try:
         metrics = ConsolidatorMetrics()
         kb = KnowledgeBase.from_spec(spec)
+        responder = Responder(section.responses, repo, metrics) \
+            if section.responses_enabled and section.responses else None
         app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token,
-                         knowledge=kb, metrics=metrics)
+                         knowledge=kb, metrics=metrics, responder=responder)
         reports = None
         if section.reports_dir is not None:
             folder = Path(section.reports_dir).expanduser()
@@ -107,6 +110,8 @@ def serve(spec: Spec, address: str, base: Path) -> None:
         daily.start()
         if snapshots:
             snapshots.start()
+        if responder:
+            responder.start()
         try:
             while worker.is_alive():
                 worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
@@ -114,6 +119,8 @@ def serve(spec: Spec, address: str, base: Path) -> None:
             daily.stop()
             if snapshots:
                 snapshots.stop()
+            if responder:
+                responder.stop()
         if not server.should_exit:
             raise OSError("the HTTP server stopped on its own (see the log above)")
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 
 SCHEMA = """
@@ -44,6 +45,16 @@ CREATE TABLE IF NOT EXISTS daily (
     PRIMARY KEY (store, day)
 );
 CREATE TABLE IF NOT EXISTS consolidated_days (day TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS responses (
+    response TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    store TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     store TEXT NOT NULL,
     at TEXT NOT NULL,
@@ -63,6 +74,7 @@ _COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "label
 
 _DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
           "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
+_RUN = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome", "detail")
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
@@ -103,6 +115,8 @@ class SqliteRepository:
         if cur.rowcount == 1:
             result.stored += 1
             result.resolved += a.resolved_at is not None
+            if a.resolved_at is None:
+                result.new_firing.append(a)
             return
         if a.resolved_at is not None:
             cur = self._db.execute(
@@ -189,6 +203,18 @@ class SqliteRepository:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY at, store", args).fetchall()
         return [Snapshot(*r) for r in rows]
+
+    def record_response(self, run: ResponseRun) -> None:
+        with self._lock:
+            self._db.execute(f"INSERT INTO responses ({', '.join(_RUN)}) "
+                             f"VALUES ({', '.join('?' * len(_RUN))})",
+                             tuple(getattr(run, c) for c in _RUN))
+
+    def responses(self) -> list[ResponseRun]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(_RUN)} FROM responses "
+                                    "ORDER BY at, rowid").fetchall()
+        return [ResponseRun(*r) for r in rows]
 
     def describe(self) -> dict[str, Any]:
         with self._lock:

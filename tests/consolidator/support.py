@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ class Served:
     host: str
     port: int
     repo: SqliteRepository
+    responder: Any = None
 
     @property
     def url(self) -> str:
@@ -33,8 +34,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def consolidator(db: Path, **options: Any) -> Iterator[Served]:
+def consolidator(db: Path, responder_for: Callable[[SqliteRepository], Any] | None = None,
+                 **options: Any) -> Iterator[Served]:
     repo = SqliteRepository(db)
+    if responder_for is not None:
+        options["responder"] = responder_for(repo)
     sock = bind("127.0.0.1:0")
     server = uvicorn.Server(uvicorn.Config(create_app(repo, **options), log_config=None,
                                            access_log=False))
@@ -45,7 +49,7 @@ def consolidator(db: Path, **options: Any) -> Iterator[Served]:
         assert thread.is_alive() and time.monotonic() < deadline, "consolidator did not start"
         time.sleep(0.01)
     try:
-        yield Served("127.0.0.1", sock.getsockname()[1], repo)
+        yield Served("127.0.0.1", sock.getsockname()[1], repo, options.get("responder"))
     finally:
         server.should_exit = True
         thread.join(timeout=15)
