@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The consolidator's webhook under concurrency: throughput, p50/p99 latency, share accepted.
 
-    ./scripts/bootstrap.sh && .venv/bin/python bench/consolidator_bench.py [--conns 100 1000]
+    ./scripts/bootstrap.sh && .venv/bin/python bench/consolidator_bench.py \
+        [--conns 100 1000] [--backend sqlite|postgresql]
 
-For each connection count: starts `memwatch consolidate` (SQLite storage in a temp dir) as
+For each connection count: starts `memwatch consolidate` (SQLite storage in a temp dir, or
+a database of its own in a PostgreSQL 16 cluster started from PyPI pgserver's binaries) as
 its own process on a free 127.0.0.1 port, opens that many keep-alive connections at once
 (one thread each), and has every connection post --posts webhook deliveries (one new alert
 each, Alertmanager's payload shape), measuring each request. Prints a Markdown table for
@@ -29,7 +31,7 @@ MEMWATCH = Path(sys.executable).parent / "memwatch"
 SPEC = """stores:
   - {name: main, preset: files, files: [{name: d, glob: /nonexistent/*}]}
 consolidator:
-  storage: {path: %s}
+  storage: %s
   prometheus_url: null
 """
 
@@ -52,10 +54,14 @@ def body(fp: str) -> bytes:
     }).encode()
 
 
-def run(conns: int, posts: int) -> dict[str, float]:
+def run(conns: int, posts: int, dsn: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "spec.yaml"
-        spec.write_text(SPEC % json.dumps(str(Path(tmp) / "c.sqlite")))
+        storage = ("{backend: postgresql, dsn: 'env:BENCH_DSN'}" if dsn else
+                   "{path: " + json.dumps(str(Path(tmp) / "c.sqlite")) + "}")
+        spec.write_text(SPEC % storage)
+        if dsn:
+            os.environ["BENCH_DSN"] = dsn
         port = free_port()
         proc = subprocess.Popen([str(MEMWATCH), "consolidate", "--spec", str(spec),
                                  "--listen", f"127.0.0.1:{port}", "--log-level", "warning"])
@@ -125,14 +131,32 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--conns", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--posts", type=int, default=5, help="posts per connection")
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = ap.parse_args()
-    print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}\n")
+    print(f"backend: {args.backend}, cpus: {os.cpu_count()}, python {sys.version.split()[0]}\n")
     print("| connections | requests | accepted | stored | requests/s | p50 (ms) | p99 (ms) |")
     print("|---|---|---|---|---|---|---|")
-    for conns in args.conns:
-        r = run(conns, args.posts)
-        print(f"| {r['conns']} | {r['requests']} | {r['accepted']:.1%} | {r['stored']} | "
-              f"{r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |", flush=True)
+    cluster = None
+    if args.backend == "postgresql":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.postgres.cluster import APP_USER, PgCluster
+
+        cluster = PgCluster()
+        cluster.start()
+        cluster.create_app_database()
+    try:
+        for i, conns in enumerate(args.conns):
+            dsn = None
+            if cluster is not None:
+                cluster.execute(f'CREATE DATABASE bench{i} OWNER "{APP_USER}"',
+                                dbname="postgres")
+                dsn = cluster.dsn(dbname=f"bench{i}")
+            r = run(conns, args.posts, dsn)
+            print(f"| {r['conns']} | {r['requests']} | {r['accepted']:.1%} | {r['stored']} | "
+                  f"{r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |", flush=True)
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 if __name__ == "__main__":
