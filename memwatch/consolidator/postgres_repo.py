@@ -217,6 +217,12 @@ class PostgresRepository:
         rows = self._run(lambda c: c.execute(sql + " ORDER BY at, store", args).fetchall())
         return [Snapshot(*r) for r in rows]
 
+    def prune_snapshots(self, before: str) -> int:
+        cur = self._run(lambda c: c.execute(
+            "DELETE FROM consolidator_snapshots WHERE at < %s AND substr(at, 1, 10) <= "
+            "(SELECT max(day) FROM consolidator_days)", (before,)))
+        return int(cur.rowcount)
+
     def record_response(self, run: ResponseRun) -> None:
         self._run(lambda c: c.execute(
             f"INSERT INTO consolidator_responses ({', '.join(_RUN)}) VALUES "

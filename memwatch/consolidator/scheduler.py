@@ -7,14 +7,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from memwatch.consolidator.daily import consolidate, days_to_run, due_until, first_day
 from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.report import write_reports
-from memwatch.consolidator.repository import Repository
+from memwatch.consolidator.repository import Repository, iso
 from memwatch.consolidator.snapshots import Snapshot, take
 
 log = logging.getLogger("memwatch.consolidator")
@@ -39,9 +39,10 @@ class DailyScheduler:
     def __init__(self, repo: Repository, stores: list[str], hour_utc: int,
                  metrics: ConsolidatorMetrics, interval: float = 60.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 reports: tuple[KnowledgeBase, Path] | None = None) -> None:
+                 reports: tuple[KnowledgeBase, Path] | None = None,
+                 retention_days: int | None = None) -> None:
         self.repo, self.stores, self.hour, self.metrics = repo, stores, hour_utc, metrics
-        self.reports = reports
+        self.reports, self.retention_days = reports, retention_days
         self.interval, self.clock = interval, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="daily", daemon=True)
@@ -58,6 +59,11 @@ class DailyScheduler:
             days = run_due(self.repo, self.stores, self.clock(), self.hour)
             if days and self.reports:
                 write_reports(self.repo, self.reports[0], days, self.reports[1])
+            if days and self.retention_days:
+                cutoff = self.clock() - timedelta(days=self.retention_days)
+                pruned = self.repo.prune_snapshots(iso(cutoff))
+                if pruned:
+                    log.info("snapshots pruned", extra={"rows": pruned})
         except Exception as exc:  # never let the sidecar die: count, log, retry next time
             self.metrics.consolidation_errors.inc()
             log.error("daily consolidation failed", extra={"error": str(exc)})

@@ -88,7 +88,8 @@ def serve(spec: Spec, address: str, base: Path) -> None:
             folder = Path(section.reports_dir).expanduser()
             reports = (kb, folder if folder.is_absolute() else base / folder)
         daily = DailyScheduler(repo, [s.name for s in spec.stores],
-                               section.consolidation_hour_utc, metrics, reports=reports)
+                               section.consolidation_hour_utc, metrics, reports=reports,
+                               retention_days=section.retention_days)
         config = uvicorn.Config(app, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=10, backlog=2048)
         server = uvicorn.Server(config)

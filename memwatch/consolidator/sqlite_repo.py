@@ -204,6 +204,13 @@ class SqliteRepository:
             rows = self._db.execute(sql + " ORDER BY at, store", args).fetchall()
         return [Snapshot(*r) for r in rows]
 
+    def prune_snapshots(self, before: str) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM snapshots WHERE at < ? AND substr(at, 1, 10) <= "
+                "(SELECT max(day) FROM consolidated_days)", (before,))
+            return int(cur.rowcount)
+
     def record_response(self, run: ResponseRun) -> None:
         with self._lock:
             self._db.execute(f"INSERT INTO responses ({', '.join(_RUN)}) "

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from memwatch.consolidator.daily import DailyRow
+from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.scheduler import DailyScheduler
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 from tests.consolidator.conftest import RepoFactory
@@ -114,3 +116,28 @@ def journal_mode(path: Path) -> str:
         return str(db.execute("PRAGMA journal_mode").fetchone()[0])
     finally:
         db.close()
+
+
+def test_prune_snapshots_keeps_unconsolidated_days(make_repo: RepoFactory) -> None:
+    repo = make_repo()
+    repo.save_snapshots([Snapshot("main", f"2026-11-0{d}T06:00:00.000000Z", count=d)
+                         for d in (1, 2, 3)])
+    assert repo.prune_snapshots("2026-11-09T00:00:00.000000Z") == 0  # nothing consolidated
+    repo.save_days([], ["2026-11-01", "2026-11-02"])
+    assert repo.prune_snapshots("2026-11-02T00:00:00.000000Z") == 1  # only the 1st is old
+    assert repo.prune_snapshots("2026-11-09T00:00:00.000000Z") == 1  # the 3rd is kept
+    assert [s.at[:10] for s in repo.snapshots()] == ["2026-11-03"]
+
+
+def test_scheduler_prunes_after_consolidating(make_repo: RepoFactory) -> None:
+    repo = make_repo()
+    repo.save_snapshots([Snapshot("main", f"2026-11-0{d}T06:00:00.000000Z", count=d)
+                         for d in range(1, 6)])
+    sched = DailyScheduler(repo, ["main"], 1, ConsolidatorMetrics(), retention_days=2,
+                           clock=lambda: datetime(2026, 11, 5, 2, tzinfo=UTC))
+    assert sched.run_once() == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    # kept: snapshots within two days of now (the 3rd at 06:00 onwards), and the 5th
+    assert [s.at[:10] for s in repo.snapshots()] == ["2026-11-03", "2026-11-04",
+                                                     "2026-11-05"]
+    # the trend of a pruned day stays in its daily row
+    assert [r.count_last for r in repo.daily("main")] == [1, 2, 3, 4]
