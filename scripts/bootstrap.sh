@@ -10,7 +10,7 @@ PYTHON="${PYTHON:-python3}"
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------------
-DEBS=(prometheus prometheus-alertmanager)
+DEBS=(prometheus prometheus-alertmanager chromium)  # chromium: the consolidator page test
 if [ "${MEMWATCH_BENCH:-0}" = 1 ]; then
   DEBS+=(prometheus-sql-exporter prometheus-postgres-exporter)
 fi
