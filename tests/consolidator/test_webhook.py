@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.consolidator.payloads import alert, payload
 from tests.consolidator.support import consolidator, metric, post_json, request
+from tests.generators.am_support import tool
 
 JSON = {"Content-Type": "application/json"}
 
@@ -109,3 +111,16 @@ def test_health_and_openapi(tmp_path: Path) -> None:
         assert "WebhookAlert" in refs
         assert refs <= set(schemas), refs - set(schemas)
         assert "/health" in doc["paths"] and "/metrics" in doc["paths"]
+
+
+def test_metrics_pass_promtool_check(tmp_path: Path) -> None:
+    promtool = tool("promtool", "prometheus")
+    with consolidator(tmp_path / "c.sqlite") as c:
+        post_json(c.url, payload(alert("f1")))
+        request(c.url, "POST", "/webhook/alerts", b"{", JSON)
+        _, _, raw = request(c.url, "GET", "/metrics")
+    proc = subprocess.run([promtool, "check", "metrics"], input=raw, capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout + proc.stderr == b""  # no lint problem at all
+    assert b'memwatch_consolidator_webhooks_rejected_total{reason="malformed_json"} 1.0' in raw
