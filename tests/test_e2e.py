@@ -44,7 +44,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     db, spool = work / "openclaw-mem.sqlite", work / "spool.jsonl"
     ports = {"exporter_port": free_port(), "alertmanager_port": free_port(),
              "prometheus_port": free_port(), "consolidator_port": free_port()}
-    (work / "demo.yaml").write_text(DEMO_SPEC.format(db=db, spool=spool, **ports))
+    (work / "demo.yaml").write_text(DEMO_SPEC.format(db=db, spool=spool, workdir=work, **ports))
     spec = load_spec(work / "demo.yaml")
     files = render_all(spec, Context(spec_name="demo.yaml"))
     write_tree(work / "rendered", files)
@@ -55,7 +55,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     exporter = build_exporter(spec)
     httpd = serve(exporter.app, f"127.0.0.1:{ports['exporter_port']}", WebConfig())
     serve_in_thread(httpd)
-    stack = Stack(work / "rendered", work, ports["prometheus_port"], ports["alertmanager_port"])
+    stack = Stack(work / "rendered", work, ports["prometheus_port"], ports["alertmanager_port"],
+                  work / "demo.yaml", ports["consolidator_port"])
     try:
         stack.start()
         yield Demo(spec, files, agent, exporter, stack)
@@ -80,7 +81,7 @@ def test_every_dashboard_panel_query_returns_data(demo: Demo) -> None:
     assert empty == [], f"panels without data: {empty}"
 
 
-def test_data_loss_reaches_alertmanager_within_the_bound(demo: Demo) -> None:
+def test_data_loss_reaches_the_consolidator_within_the_bound(demo: Demo) -> None:
     p, r = demo.spec.prometheus, demo.spec.routing
     wait_for("the count in Prometheus", lambda: demo.stack.query(
         'memwatch_store_memories{store="openclaw"} > 0'), 60)
@@ -88,11 +89,16 @@ def test_data_loss_reaches_alertmanager_within_the_bound(demo: Demo) -> None:
     demo.agent.lose_everything()
     alert = wait_for("MemoryCountZero in Alertmanager",
                      lambda: demo.stack.in_alertmanager("MemoryCountZero", "openclaw"), 60)
+    stored = wait_for("MemoryCountZero at the consolidator",
+                      lambda: demo.stack.stored("MemoryCountZero", "openclaw"), 60)
     took = time.monotonic() - start
     # a scrape to see the 0, an evaluation to start `for`, `for` itself, an evaluation to
-    # fire, Alertmanager's group_wait; plus slack for a shared, noisy machine
+    # fire, Alertmanager's group_wait before it notifies the webhook; plus slack for a
+    # shared, noisy machine
     bound = p.scrape_interval + 2 * p.evaluation_interval + 3 + r.group_wait + 10
     assert took <= bound, f"{took:.1f}s > {bound:.1f}s"
+    assert len(stored) == 1 and stored[0]["severity"] == "critical"
+    assert stored[0]["fingerprint"] == alert["fingerprint"]
     assert alert["labels"]["severity"] == "critical"
     assert alert["labels"]["component"] == "memory-store"
     assert alert["annotations"]["runbook_url"].endswith("#memorycountzero")
@@ -108,7 +114,8 @@ def test_demo_once_from_the_command_line() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     for step in ("the agent captures memories", "memories growing, seen by Prometheus",
                  "the data loss reaches Prometheus", "the alert fires in Prometheus",
-                 "Alertmanager has it"):
+                 "Alertmanager has it", "the consolidator stored it", "the alert resolves",
+                 "it recurs: a knowledge-base entry"):
         assert f"[ok] {step}" in res.stdout
     assert "every step observed" in res.stdout
     assert "Traceback" not in res.stdout + res.stderr

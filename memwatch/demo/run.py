@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from prometheus_client.parser import text_string_to_metric_families
@@ -104,6 +105,11 @@ routing:
   group_wait: 1s
   group_interval: 2s
   consolidator_url: http://127.0.0.1:{consolidator_port}/webhook/alerts
+consolidator:
+  listen: 127.0.0.1:{consolidator_port}
+  storage: {{backend: sqlite, path: '{workdir}/consolidator.sqlite'}}
+  prometheus_url: http://127.0.0.1:{prometheus_port}
+  pattern_min_days: 1   # a pattern is knowledge from its first day (the demo is short)
 """
 
 
@@ -137,7 +143,7 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     ports = {"exporter_port": int(port) or free_port(), "alertmanager_port": free_port(),
              "prometheus_port": free_port(), "consolidator_port": free_port()}
     spec_path = workdir / "demo.yaml"
-    spec_path.write_text(DEMO_SPEC.format(db=db, spool=spool, **ports))
+    spec_path.write_text(DEMO_SPEC.format(db=db, spool=spool, workdir=workdir, **ports))
     spec = load_spec(spec_path)
     rendered = workdir / "rendered"
     write_tree(rendered, render_all(spec, Context(spec_name="demo.yaml")))
@@ -148,7 +154,8 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     url = f"http://127.0.0.1:{httpd.server_port}/metrics"
     say = click.echo
     story = Story()
-    stack = Stack(rendered, workdir, ports["prometheus_port"], ports["alertmanager_port"])
+    stack = Stack(rendered, workdir, ports["prometheus_port"], ports["alertmanager_port"],
+                  spec_path, ports["consolidator_port"])
     try:
         say(click.style("memwatch demo", bold=True) + f": an openclaw-mem store at {db}")
         stack.start()
@@ -156,6 +163,7 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
         say(f"  prometheus    {stack.prometheus_url}   (rules rendered by gen-monitoring "
             f"into {rendered})")
         say(f"  alertmanager  {stack.alertmanager_url}")
+        say(f"  consolidator  {stack.consolidator_url}   (its page: {stack.consolidator_url}/)")
         say(f"  (server logs: {workdir / 'logs'})")
 
         def metric(expr: str) -> float | None:
@@ -192,6 +200,24 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
                 "MemoryCountZero in Alertmanager",
                 lambda: stack.in_alertmanager("MemoryCountZero", "openclaw"),
                 60)["labels"]["severity"] + ", routed to the consolidator"))
+        def stored() -> list[dict[str, Any]]:
+            return stack.stored("MemoryCountZero", "openclaw")
+
+        story.step("the consolidator stored it", lambda: (
+            f"{len(wait_for('MemoryCountZero stored', stored, 60))} occurrence of "
+            "MemoryCountZero on openclaw in its history"))
+        agent.capture(10)
+        agent.harvest()
+        say("  ... the store is restored from a backup; then the loss happens again")
+        def resolved() -> str | None:
+            return next((a["resolved_at"] for a in stored() if a["resolved_at"]), None)
+
+        story.step("the alert resolves", lambda: "resolved at " + str(wait_for(
+            "the resolution stored", resolved, 60)))
+        agent.lose_everything()
+        story.step("it recurs: a knowledge-base entry", lambda: _entry(wait_for(
+            "a knowledge-base entry seen twice", lambda: _twice(stack.knowledge(
+                "MemoryCountZero", "openclaw")), 90)))
         if not once:
             say("  the agent keeps writing; Ctrl-C stops the demo")
             while True:
@@ -220,6 +246,15 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
         return 1
     say(click.style("every step observed", fg="green"))
     return 0
+
+
+def _twice(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    return entry if entry and entry["occurrences"] >= 2 else None
+
+
+def _entry(entry: dict[str, Any]) -> str:
+    return (f"\"{entry['title']}\" ({entry['category']}, {entry['severity']}), seen "
+            f"{entry['occurrences']} times; solution: {entry['solution']}")
 
 
 def _view(m: dict[str, float]) -> dict[str, str]:

@@ -9,6 +9,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -106,7 +107,14 @@ class Stack:
     workdir: Path
     prometheus_port: int
     alertmanager_port: int
+    # the consolidator (`memwatch consolidate --spec`), Alertmanager's webhook receiver
+    spec_path: Path | None = None
+    consolidator_port: int | None = None
     processes: list[Process] = field(default_factory=list)
+
+    @property
+    def consolidator_url(self) -> str:
+        return f"http://127.0.0.1:{self.consolidator_port}"
 
     @property
     def prometheus_url(self) -> str:
@@ -132,15 +140,23 @@ class Stack:
             f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
             "--log.level=warn",
         ], self.workdir / "logs" / "prometheus.log")
-        for p in (am, prom):
+        parts = [(am, f"{self.alertmanager_url}/-/ready"),
+                 (prom, f"{self.prometheus_url}/-/ready")]
+        if self.spec_path is not None and self.consolidator_port is not None:
+            cons = Process("consolidator", [
+                sys.executable, "-m", "memwatch.cli", "consolidate", "--spec",
+                str(self.spec_path), "--listen", f"127.0.0.1:{self.consolidator_port}",
+            ], self.workdir / "logs" / "consolidator.log")
+            parts.insert(0, (cons, f"{self.consolidator_url}/health"))
+        for p, _ in parts:
             p.start()
             self.processes.append(p)
-        for p, url in ((am, self.alertmanager_url), (prom, self.prometheus_url)):
+        for p, url in parts:
             def ready(p: Process = p, url: str = url) -> bool:
                 p.check()
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
+                with urllib.request.urlopen(url, timeout=2) as resp:
                     return bool(resp.status == 200)
-            wait_for(f"{p.name} ready on {url}", ready, 60)
+            wait_for(f"{p.name} ready at {url}", ready, 60)
 
     def stop(self) -> None:
         for p in reversed(self.processes):
@@ -164,6 +180,19 @@ class Stack:
             if (a["labels"].get("alertname") == alertname
                     and a["labels"].get("store") == store):
                 return dict(a)
+        return None
+
+    def stored(self, alertname: str, store: str) -> list[dict[str, Any]]:
+        """The consolidator's stored occurrences of an alert."""
+        data = http_json(f"{self.consolidator_url}/api/persistence/export")
+        return [a for a in data["alerts"]
+                if a["alertname"] == alertname and a["store"] == store]
+
+    def knowledge(self, alertname: str, store: str) -> dict[str, Any] | None:
+        data = http_json(f"{self.consolidator_url}/api/knowledge/export")
+        for e in data["entries"]:
+            if e["alertname"] == alertname and e["store"] == store:
+                return dict(e)
         return None
 
     def query(self, expr: str) -> list[dict[str, Any]]:
