@@ -70,8 +70,8 @@ def test_alertmanager_delivers_stores_once_and_resolves(tmp_path: Path) -> None:
                 "%Y-%m-%dT%H:%M:%S.%fZ")
             assert by_name["MemoryIngestionStalled"].resolved_at is None
         assert c.repo.count_alerts() == 2
-        # gen-monitoring's tree sends every alert to the consolidator through two routes:
-        # the second delivery is counted as a duplicate, never stored twice.
+        # Alertmanager re-sends a group whenever it changes (the resolution above), so a
+        # still-firing alert arrives again: counted as a duplicate, never stored twice.
         assert metric(c.url, "memwatch_consolidator_alerts_stored_total") == 2
         assert metric(c.url, "memwatch_consolidator_webhooks_rejected_total",
                       reason="invalid_payload") == 0
