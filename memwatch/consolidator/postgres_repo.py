@@ -18,6 +18,13 @@ from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import AlertRecord, IngestResult
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
+from memwatch.consolidator.sql_shared import (
+    ALERT_COLUMNS,
+    DAILY_COLUMNS,
+    RUN_COLUMNS,
+    alert_from_row,
+    select_alerts,
+)
 
 T = TypeVar("T")
 
@@ -78,11 +85,9 @@ CREATE TABLE IF NOT EXISTS consolidator_snapshots (
 );
 """
 
-_ALERT = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
-          "annotations", "generator_url", "received_at", "resolved_at")
-_DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
-          "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
-_RUN = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome", "detail")
+_ALERT = ALERT_COLUMNS
+_DAILY = DAILY_COLUMNS
+_RUN = RUN_COLUMNS
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
@@ -148,22 +153,9 @@ class PostgresRepository:
 
     def alerts(self, *, alertname: str | None = None, store: str | None = None
                ) -> list[AlertRecord]:
-        where, args = [], []
-        if alertname is not None:
-            where.append("alertname = %s")
-            args.append(alertname)
-        if store is not None:
-            where.append("store = %s")
-            args.append(store)
-        sql = f"SELECT {', '.join(_ALERT)} FROM consolidator_alerts"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._run(lambda c: c.execute(sql + " ORDER BY starts_at, fingerprint",
-                                             args).fetchall())
-        return [AlertRecord(
-            fingerprint=r[0], starts_at=r[1], alertname=r[2], store=r[3], severity=r[4],
-            labels=json.loads(r[5]), annotations=json.loads(r[6]), generator_url=r[7],
-            received_at=r[8], resolved_at=r[9]) for r in rows]
+        sql, args = select_alerts("consolidator_alerts", "%s", alertname, store)
+        rows = self._run(lambda c: c.execute(sql, args).fetchall())
+        return [alert_from_row(r) for r in rows]
 
     def count_alerts(self) -> int:
         row = self._run(lambda c: c.execute(

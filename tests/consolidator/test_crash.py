@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import sqlite3
 import threading
@@ -22,7 +23,7 @@ def post(url: str, fingerprint: str) -> bool:
     try:
         status, _, _ = request(url, "POST", "/webhook/alerts", body,
                                {"Content-Type": "application/json"}, timeout=10)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # killed mid-answer: not acknowledged
         return False
     return status == 200
 
