@@ -26,9 +26,15 @@ class ConsolidatorStorage(Model):
     dsn: str | None = Field(None, description="PostgreSQL DSN or MongoDB URI; `env:VAR` reads "
                                               "it from the environment.")
     dsn_file: Path | None = Field(None, description="A file holding the DSN or URI.")
+    database: str | None = Field(
+        None, pattern=r"^[^/\\. \"$]{1,63}$",
+        description="MongoDB database (backend mongodb); default: the URI's, else "
+                    "memwatch_consolidator.")
 
     @model_validator(mode="after")
     def _source(self) -> ConsolidatorStorage:
+        if self.backend != "mongodb" and self.database is not None:
+            raise ValueError("database is for backend mongodb (PostgreSQL: in the dsn)")
         if self.backend == "sqlite":
             if self.dsn is not None or self.dsn_file is not None:
                 raise ValueError("backend sqlite takes path, not dsn/dsn_file")

@@ -65,7 +65,8 @@ class IngestResult:
 
 
 class Repository(Protocol):
-    """Every write is durable (committed) when the method returns; a batch is all or nothing."""
+    """Every write is durable (committed) when the method returns; a batch is all or nothing
+    (MongoDB: one ordered bulk write, see mongo_repo)."""
 
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult: ...
 

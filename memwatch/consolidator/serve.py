@@ -33,9 +33,12 @@ def open_repository(section: ConsolidatorSection, base: Path) -> Repository:
         dsn = resolve(storage.dsn, storage.dsn_file, "consolidator.storage.dsn")
         assert dsn is not None  # the spec requires one of dsn and dsn_file
         return PostgresRepository(dsn)
-    if storage.backend != "sqlite":
-        raise NotImplementedError(f"storage backend {storage.backend} is not implemented yet; "
-                                  "use sqlite or postgresql")
+    if storage.backend == "mongodb":
+        from memwatch.consolidator.mongo_repo import MongoRepository
+
+        uri = resolve(storage.dsn, storage.dsn_file, "consolidator.storage.dsn")
+        assert uri is not None  # the spec requires one of dsn and dsn_file
+        return MongoRepository(uri, storage.database)
     path = Path(storage.path).expanduser()
     return SqliteRepository(path if path.is_absolute() else base / path)
 

@@ -1,6 +1,8 @@
-"""The repository under test: every repository test runs on SQLite and on a real
+"""The repository under test: every repository test runs on SQLite, on a real
 PostgreSQL 16 (the same cluster the PostgreSQL exporter tests use, one per session,
-a fresh database per test)."""
+a fresh database per test) and on MongoDB (the MongoDB tests' server: the bundled
+wire emulator, or the real MongoDB of MEMWATCH_TEST_MONGODB_URI; a fresh database per
+test, dropped with the run's others at the end)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.sqlite_repo import SqliteRepository
+from tests.mongodb.conftest import mongo  # noqa: F401 - the session's MongoDB server
 
 RepoFactory = Callable[[], Repository]
 
@@ -29,13 +32,22 @@ def consolidator_pg() -> Iterator[object]:
         cluster.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mongodb"])
 def make_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RepoFactory]:
     """Opens (or reopens) the same storage each call; all closed at the end."""
     opened: list[Repository] = []
     if request.param == "sqlite":
         def factory() -> Repository:
             opened.append(SqliteRepository(tmp_path / "c.sqlite"))
+            return opened[-1]
+    elif request.param == "mongodb":
+        from memwatch.consolidator.mongo_repo import MongoRepository
+
+        env = request.getfixturevalue("mongo")
+        database = env.db_name(f"c{uuid.uuid4().hex[:12]}")
+
+        def factory() -> Repository:
+            opened.append(MongoRepository(env.uri, database))
             return opened[-1]
     else:
         from memwatch.consolidator.postgres_repo import PostgresRepository

@@ -86,3 +86,35 @@ def test_consolidate_on_postgresql(tmp_path: Path, consolidator_pg: object,
     rows = cluster.execute("SELECT fingerprint FROM consolidator_alerts ORDER BY 1",
                            dbname="cli_pg")
     assert rows == [("p1",), ("p2",)]
+
+
+def test_consolidate_on_mongodb(tmp_path: Path, mongo: Any,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`backend: mongodb` with the URI from the environment and the database from the spec."""
+    database = mongo.db_name("cli")
+    monkeypatch.setenv("CONSOLIDATOR_URI", mongo.uri)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("storage: {path: %s}",
+                                 "storage: {backend: mongodb, dsn: 'env:CONSOLIDATOR_URI', "
+                                 f"database: {database}}}\n"
+                                 "  prometheus_url: null"), encoding="utf-8")
+    port = free_port()
+    log = tmp_path / "mongo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(MEMWATCH), "consolidate", "--spec", str(spec), "--listen",
+                                 f"127.0.0.1:{port}"], stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        assert post_json(url, payload(alert("m1"), alert("m2")))[1]["stored"] == 2
+        assert post_json(url, payload(alert("m1")))[1]["duplicates"] == 1
+        status, _, raw = request(url, "GET", "/api/persistence/health")
+        assert status == 200
+        health = json.loads(raw)
+        assert (health["backend"], health["alerts"]) == ("mongodb", 2)
+        assert health["location"].endswith("/" + database)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    stored = mongo.client[database]["consolidator_alerts"].find({}, {"_id": 0, "fingerprint": 1})
+    assert sorted(d["fingerprint"] for d in stored) == ["m1", "m2"]

@@ -1,11 +1,13 @@
-"""Every repository (SQLite, PostgreSQL): idempotent ingest, resolutions, all-or-nothing
+"""Every repository (SQLite, PostgreSQL, MongoDB): idempotent ingest, resolutions, all-or-nothing
 batches, daily rows and snapshots."""
 
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +76,18 @@ def test_resolution_recorded_once(make_repo: RepoFactory) -> None:
     assert repo.alerts(store="main")[-1].resolved_at == "2026-11-01T11:00:00.000000Z"
 
 
+def test_redelivery_completes_a_partial_write(make_repo: RepoFactory) -> None:
+    """What a delivery cut short leaves (MongoDB has no transaction here): the re-delivery
+    Alertmanager sends after the 503 stores the rest, once."""
+    repo = make_repo()
+    delivery = records(payload(alert("p1"), alert("p2"), alert("p3")))
+    repo.ingest(delivery[:1])
+    r = repo.ingest(delivery)
+    assert (r.stored, r.duplicates) == (2, 1)
+    assert [a.fingerprint for a in r.new_firing] == ["p2", "p3"]
+    assert [a.fingerprint for a in repo.alerts()] == ["p1", "p2", "p3"]
+
+
 def test_failed_batch_writes_nothing(make_repo: RepoFactory) -> None:
     repo = make_repo()
     good, bad = records(payload(alert("a1"), alert("a2")))
@@ -99,6 +113,9 @@ def test_daily_rows_replaced_and_snapshots_upserted(make_repo: RepoFactory) -> N
     assert repo.last_day() == "2026-11-01"
     repo.save_days([], ["2026-11-02"])
     assert repo.last_day() == "2026-11-02"
+    repo.save_days(rows[1:], ["2026-11-01"])  # the day's row of main goes
+    assert repo.daily() == rows[1:]
+    repo.save_days(rows, ["2026-11-01"])
     snap = Snapshot("main", "2026-11-01T00:00:00.000000Z", count=3, up=1)
     repo.save_snapshots([snap, Snapshot("main", "2026-11-01T01:00:00.000000Z", error="x")])
     repo.save_snapshots([Snapshot("main", "2026-11-01T00:00:00.000000Z", count=4, up=1)])
@@ -141,3 +158,20 @@ def test_scheduler_prunes_after_consolidating(make_repo: RepoFactory) -> None:
                                                      "2026-11-05"]
     # the trend of a pruned day stays in its daily row
     assert [r.count_last for r in repo.daily("main")] == [1, 2, 3, 4]
+
+
+def test_mongodb_database_from_uri_or_default(mongo: Any) -> None:
+    from memwatch.consolidator.mongo_repo import DEFAULT_DATABASE, MongoRepository, database_name
+
+    assert database_name("mongodb://h/", None) == DEFAULT_DATABASE
+    assert database_name("mongodb://h/fromuri?w=1", None) == "fromuri"
+    assert database_name("mongodb://h/fromuri", "fromspec") == "fromspec"
+    name = mongo.db_name("fromuri")
+    parts = urllib.parse.urlsplit(mongo.uri)
+    repo = MongoRepository(urllib.parse.urlunsplit(parts._replace(path="/" + name)))
+    try:
+        assert repo.database == name
+        assert repo.ingest(records(payload(alert("u1")))).stored == 1
+        assert mongo.client[name]["consolidator_alerts"].count_documents({}) == 1
+    finally:
+        repo.close()

@@ -26,11 +26,17 @@ def test_values_and_durations() -> None:
     assert c.snapshot_interval == 1800.0
     assert c.pattern_labels == ("env",)
     assert c.storage.dsn == "env:PG"
+    m = parse_spec(STORES + "consolidator:\n  storage: {backend: mongodb, dsn: 'env:MONGO', "
+                   "database: history}\n").consolidator.storage
+    assert (m.backend, m.dsn, m.database) == ("mongodb", "env:MONGO", "history")
 
 
 @pytest.mark.parametrize(("body", "needle"), [
     ("  storage: {backend: postgresql}\n", "exactly one of dsn or dsn_file"),
     ("  storage: {backend: sqlite, dsn: x}\n", "takes path"),
+    ("  storage: {backend: mongodb}\n", "exactly one of dsn or dsn_file"),
+    ("  storage: {backend: postgresql, dsn: x, database: d}\n", "database is for backend"),
+    ("  storage: {backend: mongodb, dsn: x, database: 'a.b'}\n", "storage.database"),
     ("  consolidation_hour_utc: 24\n", "consolidator.consolidation_hour_utc"),
     ("  nope: 1\n", "consolidator.nope: unknown key"),
 ])

@@ -1,0 +1,241 @@
+"""The MongoDB repository: for several consolidators sharing one history in MongoDB.
+
+Collections `consolidator_alerts`, `consolidator_daily`, `consolidator_days`,
+`consolidator_snapshots` and `consolidator_responses`; documents get ObjectId `_id`s and
+the natural keys carry unique indexes (alerts: fingerprint + starts_at; daily: store + day;
+snapshots: store + at; days: day).
+
+Ingest is idempotent through upserts on the natural key with `$setOnInsert`, so a
+re-delivered occurrence matches the stored one and changes nothing; a resolution is a
+`$set` filtered on `resolved_at: null`, so it is recorded once. There are no transactions
+(they need a replica set): a delivery is validated and serialised before anything is sent,
+then written as one ordered bulk write (a single command). If that command fails partway,
+the occurrences before the failure stay stored, the webhook answers 503, and Alertmanager
+re-sends the whole delivery until it gets a 2xx: the re-delivery stores the rest and finds
+the earlier ones already there, so the history ends up complete and without duplicates.
+Every write uses write concern w=1 with j=true (acknowledged and journaled) unless the URI
+sets a stronger one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pymongo
+from pymongo import ASCENDING, DeleteMany, InsertOne, ReplaceOne, UpdateOne, WriteConcern
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri
+
+from memwatch.consolidator.daily import DailyRow
+from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.responses import ResponseRun
+from memwatch.consolidator.snapshots import Snapshot
+
+DEFAULT_DATABASE = "memwatch_consolidator"
+
+_ALERT = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
+          "annotations", "generator_url", "received_at", "resolved_at")
+_DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
+          "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
+_RUN = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome", "detail")
+_SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
+
+Doc = dict[str, Any]
+
+
+def _write_concern(client: pymongo.MongoClient[Doc]) -> WriteConcern:
+    """The URI's write concern when it asks for one; else acknowledged and journaled."""
+    given = client.write_concern.document
+    if given:
+        doc = {"w": 1, "j": True, **given}
+        if doc.get("w") == 0:  # an unacknowledged write would not be durable on return
+            doc["w"] = 1
+        return WriteConcern(**doc)
+    return WriteConcern(w=1, j=True)
+
+
+def database_name(uri: str, database: str | None) -> str:
+    """The spec's database, else the URI's (`mongodb://host/NAME`), else the default."""
+    return database or parse_uri(uri).get("database") or DEFAULT_DATABASE
+
+
+class MongoRepository:
+    """A pymongo client (thread safe, reconnecting by itself); a lock keeps one delivery's
+    check-and-write sequence from interleaving with another's in this process."""
+
+    def __init__(self, uri: str, database: str | None = None,
+                 timeout_ms: int = 5000) -> None:
+        self._client: pymongo.MongoClient[Doc] = pymongo.MongoClient(
+            uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms, 30_000), appname="memwatch-consolidator")
+        self._db: Database[Doc] = self._client.get_database(
+            database_name(uri, database), write_concern=_write_concern(self._client))
+        self._lock = threading.Lock()
+        self._alerts = self._db["consolidator_alerts"]
+        self._daily = self._db["consolidator_daily"]
+        self._days = self._db["consolidator_days"]
+        self._snaps = self._db["consolidator_snapshots"]
+        self._runs = self._db["consolidator_responses"]
+        self._alerts.create_index([("fingerprint", ASCENDING), ("starts_at", ASCENDING)],
+                                  unique=True, name="occurrence")
+        self._alerts.create_index([("alertname", ASCENDING), ("store", ASCENDING),
+                                   ("starts_at", ASCENDING)], name="name_store")
+        self._daily.create_index([("store", ASCENDING), ("day", ASCENDING)], unique=True,
+                                 name="store_day")
+        self._days.create_index([("day", ASCENDING)], unique=True, name="day")
+        self._snaps.create_index([("store", ASCENDING), ("at", ASCENDING)], unique=True,
+                                 name="store_at")
+        self._runs.create_index([("at", ASCENDING)], name="at")
+
+    @property
+    def database(self) -> str:
+        return self._db.name
+
+    # -- alerts -------------------------------------------------------------------------
+
+    @staticmethod
+    def _alert_doc(a: AlertRecord) -> Doc:
+        # labels and annotations as JSON text, like the SQL backends: any key is storable
+        return {"fingerprint": a.fingerprint, "starts_at": a.starts_at,
+                "alertname": a.alertname, "store": a.store, "severity": a.severity,
+                "labels": json.dumps(a.labels, sort_keys=True),
+                "annotations": json.dumps(a.annotations, sort_keys=True),
+                "generator_url": a.generator_url, "received_at": a.received_at,
+                "resolved_at": a.resolved_at}
+
+    def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
+        # everything serialised first: a record that cannot be stored writes nothing
+        docs = [self._alert_doc(a) for a in alerts]
+        if not docs:
+            return IngestResult()
+        # upserts first, then resolutions: one ordered bulk write (one command)
+        ops: list[UpdateOne] = [
+            UpdateOne({"fingerprint": d["fingerprint"], "starts_at": d["starts_at"]},
+                      {"$setOnInsert": d}, upsert=True) for d in docs]
+        ops += [UpdateOne({"fingerprint": a.fingerprint, "starts_at": a.starts_at,
+                           "resolved_at": None}, {"$set": {"resolved_at": a.resolved_at}})
+                for a in alerts if a.resolved_at is not None]
+        with self._lock:
+            res = self._alerts.bulk_write(ops, ordered=True)
+        result = IngestResult()
+        inserted = {i for i in (res.upserted_ids or {}) if i < len(alerts)}
+        for i in sorted(inserted):
+            a = alerts[i]
+            result.stored += 1
+            result.resolved += a.resolved_at is not None
+            if a.resolved_at is None:
+                result.new_firing.append(a)
+        result.resolved += res.modified_count
+        result.duplicates = len(alerts) - result.stored - res.modified_count
+        return result
+
+    def alerts(self, *, alertname: str | None = None, store: str | None = None
+               ) -> list[AlertRecord]:
+        query: Doc = {}
+        if alertname is not None:
+            query["alertname"] = alertname
+        if store is not None:
+            query["store"] = store
+        docs = self._alerts.find(query, {"_id": 0}).sort(
+            [("starts_at", ASCENDING), ("fingerprint", ASCENDING)])
+        return [AlertRecord(
+            fingerprint=d["fingerprint"], starts_at=d["starts_at"], alertname=d["alertname"],
+            store=d["store"], severity=d["severity"], labels=json.loads(d["labels"]),
+            annotations=json.loads(d["annotations"]), generator_url=d["generator_url"],
+            received_at=d["received_at"], resolved_at=d.get("resolved_at")) for d in docs]
+
+    def count_alerts(self) -> int:
+        return int(self._alerts.count_documents({}))
+
+    # -- daily rows ---------------------------------------------------------------------
+
+    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+        """Not a transaction: the days' rows are replaced in one ordered bulk write and the
+        days marked consolidated only after it, so a failure leaves the days unmarked and
+        the next run consolidates them again (the result is the same rows)."""
+        if not days and not rows:
+            return
+        docs = [{c: getattr(r, c) for c in _DAILY} for r in rows]
+        keep = {(d["store"], d["day"]) for d in docs}
+        ops: list[Any] = [ReplaceOne({"store": d["store"], "day": d["day"]}, d, upsert=True)
+                          for d in docs]
+        # rows of these days that the new rows do not replace go
+        stale = [{"store": s, "day": day} for day in days
+                 for s in self._daily.distinct("store", {"day": day}) if (s, day) not in keep]
+        ops += [DeleteMany(q) for q in stale]
+        with self._lock:
+            if ops:
+                self._daily.bulk_write(ops, ordered=True)
+            if days:
+                self._days.bulk_write([UpdateOne({"day": d}, {"$setOnInsert": {"day": d}},
+                                                 upsert=True) for d in days], ordered=True)
+
+    def daily(self, store: str | None = None) -> list[DailyRow]:
+        query: Doc = {} if store is None else {"store": store}
+        docs = self._daily.find(query, {"_id": 0}).sort([("day", ASCENDING),
+                                                        ("store", ASCENDING)])
+        return [DailyRow(**{c: d[c] for c in _DAILY if c in d}) for d in docs]
+
+    def last_day(self) -> str | None:
+        doc = self._days.find_one({}, {"_id": 0, "day": 1}, sort=[("day", -1)])
+        return None if doc is None else str(doc["day"])
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def save_snapshots(self, rows: list[Snapshot]) -> None:
+        if not rows:
+            return
+        ops = [ReplaceOne({"store": r.store, "at": r.at}, {c: getattr(r, c) for c in _SNAP},
+                          upsert=True) for r in rows]
+        with self._lock:
+            self._snaps.bulk_write(ops, ordered=True)
+
+    def snapshots(self, store: str | None = None) -> list[Snapshot]:
+        query: Doc = {} if store is None else {"store": store}
+        docs = self._snaps.find(query, {"_id": 0}).sort([("at", ASCENDING),
+                                                        ("store", ASCENDING)])
+        return [Snapshot(**{c: d[c] for c in _SNAP if c in d}) for d in docs]
+
+    def prune_snapshots(self, before: str) -> int:
+        last = self.last_day()
+        if last is None:
+            return 0
+        # on a consolidated day: taken before the start of the day after the last one
+        limit = min(before, f"{last}T99")
+        with self._lock:
+            return int(self._snaps.delete_many({"at": {"$lt": limit}}).deleted_count)
+
+    # -- responses ----------------------------------------------------------------------
+
+    def record_response(self, run: ResponseRun) -> None:
+        with self._lock:
+            self._runs.bulk_write([InsertOne({c: getattr(run, c) for c in _RUN})])
+
+    def responses(self) -> list[ResponseRun]:
+        docs = self._runs.find({}, {"_id": 0}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        return [ResponseRun(**{c: d[c] for c in _RUN}) for d in docs]
+
+    # -- health -------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        stats = self._db.command("dbStats")
+        size = stats.get("totalSize") or (
+            int(stats.get("storageSize") or 0) + int(stats.get("indexSize") or 0))
+        host = ",".join(f"{h}:{p}" for h, p in sorted(self._client.nodes)) or "?"
+        return {"backend": "mongodb", "location": f"{host}/{self._db.name}",
+                "journal_mode": None, "alerts": self.count_alerts(),
+                "daily_rows": int(self._daily.count_documents({})),
+                "last_day": self.last_day(), "size_bytes": int(size or 0)}
+
+    def ping(self) -> bool:
+        try:
+            self._client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._client.close()
