@@ -164,11 +164,27 @@ class DailyModel(TrendDay):
     store: str
 
 
+class ArchivedSeriesModel(BaseModel):
+    """The aggregate of the pruned occurrences of one alert series."""
+
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int
+    days: list[str]
+    resolved: int
+    duration_us: int
+    first_seen: str | None
+    last_seen: str | None
+    severities: dict[str, int]
+
+
 class PersistenceExport(BaseModel):
     version: int
     generated_at: str
     alerts: list[AlertModel]
     daily: list[DailyModel]
+    alert_archive: list[ArchivedSeriesModel]
 
 
 class ResponseRunModel(BaseModel):
@@ -318,18 +334,18 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             q = KnowledgeQuery.model_validate_json(raw)
         except ValidationError as exc:
             raise Rejected(400, "invalid_payload", _problems(exc)) from None
-        found = await run_in_threadpool(lambda: search(kb.entries(repo.alerts()), q.query,
-                                                       q.limit))
+        found = await run_in_threadpool(lambda: search(
+            kb.entries(repo.alerts(), repo.alert_archive()), q.query, q.limit))
         return KnowledgeResults(query=q.query, results=[
             KnowledgeEntryModel(**e.as_json()) for e in found])
 
     @app.get("/api/knowledge/summary", response_model=KnowledgeSummary)
     def knowledge_summary() -> KnowledgeSummary:
         """How many entries and patterns, by category and severity; the most frequent."""
-        alerts = repo.alerts()
-        found = [KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts)]
+        alerts, archived = repo.alerts(), repo.alert_archive()
+        found = [KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts, archived)]
         return KnowledgeSummary(
-            entries=len(found), patterns=len(patterns(alerts, kb.labels)),
+            entries=len(found), patterns=len(patterns(alerts, kb.labels, archived)),
             min_days=kb.min_days,
             by_category=dict(sorted(Counter(e.category for e in found).items())),
             by_severity=dict(sorted(Counter(e.severity for e in found).items())),
@@ -338,13 +354,13 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
     @app.get("/api/knowledge/export", response_model=KnowledgeExport)
     def knowledge_export() -> KnowledgeExport:
         """Every entry and every pattern (including those not yet recurring)."""
-        alerts = repo.alerts()
+        alerts, archived = repo.alerts(), repo.alert_archive()
         return KnowledgeExport(
             version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             min_days=kb.min_days,
-            entries=[KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts)],
+            entries=[KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts, archived)],
             patterns=[PatternModel(key=p.key, **vars(p))
-                      for p in patterns(alerts, kb.labels)])
+                      for p in patterns(alerts, kb.labels, archived)])
 
     @app.get("/api/persistence/health", response_model=PersistenceHealth,
              responses={503: problem})
@@ -360,14 +376,17 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
 
     @app.get("/api/persistence/export", response_model=PersistenceExport)
     def persistence_export() -> PersistenceExport:
-        """Every stored alert and daily row (for a backup or a move between backends)."""
+        """Every stored alert and daily row, and the aggregates of the pruned alerts (for a
+        backup or a move between backends)."""
         return PersistenceExport(
             version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             alerts=[AlertModel(**a.as_json()) for a in repo.alerts()],
             daily=[DailyModel(store=r.store, **TrendDay(
                 fired_total=r.fired_total, **{k: v for k, v in vars(r).items()
                                               if k != "store"}).model_dump())
-                for r in repo.daily()])
+                for r in repo.daily()],
+            alert_archive=[ArchivedSeriesModel(**{**vars(g), "days": sorted(g.days)})
+                           for g in repo.alert_archive()])
 
     @app.get("/", response_class=HTMLResponse)
     def page(days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
@@ -376,7 +395,7 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         for r in repo.daily():
             rows.setdefault(r.store, []).append(r)
         return HTMLResponse(render_page({s: v[-days:] for s, v in rows.items()},
-                                        kb.entries(repo.alerts())))
+                                        kb.entries(repo.alerts(), repo.alert_archive())))
 
     @app.get("/api/reports/{day}", response_class=PlainTextResponse,
              responses={200: {"content": {"text/markdown": {}}}, 404: problem})

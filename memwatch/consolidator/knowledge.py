@@ -1,21 +1,22 @@
 """The knowledge base: alerts grouped into patterns; recurring patterns become entries.
 
 A pattern is every occurrence of one alertname on one store (plus the labels the spec's
-`consolidator.pattern_labels` names). A pattern seen on `pattern_min_days` distinct UTC days
-or more becomes an entry carrying the runbook: the store's override, else the spec's
+`consolidator.pattern_labels` names). Alerts pruned after the retention period
+count through their archived aggregates. A pattern seen on `pattern_min_days` distinct UTC
+days or more becomes an entry carrying the runbook: the store's override, else the spec's
 `alerts.rules` override, else the catalogue's default (field by field).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from memwatch.catalogue import BY_NAME, SEVERITIES
-from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.repository import AlertAggregate, AlertRecord
 from memwatch.spec import Spec
 from memwatch.spec_monitoring import AlertOverride, Runbook
 
@@ -70,23 +71,31 @@ class Entry:
                          *self.tags, p.alertname, p.store, *p.labels.values()]).lower()
 
 
-def patterns(alerts: list[AlertRecord], labels: tuple[str, ...] = ()) -> list[Pattern]:
-    """Group occurrences by alertname + store + the named labels, sorted by key."""
-    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[AlertRecord]] = {}
+def patterns(alerts: list[AlertRecord], labels: tuple[str, ...] = (),
+             archived: Iterable[AlertAggregate] = ()) -> list[Pattern]:
+    """Group occurrences by alertname + store + the named labels, sorted by key; the
+    `archived` aggregates of pruned occurrences count as if those were still stored."""
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], AlertAggregate] = {}
+
+    def group(name: str, store: str, all_labels: dict[str, str]) -> AlertAggregate:
+        extra = tuple((k, all_labels.get(k, "")) for k in labels)
+        return groups.setdefault((name, store, extra),
+                                 AlertAggregate(name, store, dict(extra)))
+
     for a in alerts:
-        extra = tuple((name, a.labels.get(name, "")) for name in labels)
-        groups.setdefault((a.alertname, a.store, extra), []).append(a)
+        group(a.alertname, a.store, a.labels).add(a)
+    for agg in archived:
+        group(agg.alertname, agg.store, agg.labels).merge(agg)
     out = []
-    for (name, store, extra), group in groups.items():
-        durations = [(parse_iso(a.resolved_at) - parse_iso(a.starts_at)).total_seconds()
-                     for a in group if a.resolved_at is not None]
-        starts = sorted(a.starts_at for a in group)
+    for g in groups.values():
         out.append(Pattern(
-            alertname=name, store=store, labels=dict(extra), occurrences=len(group),
-            days=len({s[:10] for s in starts}),
-            mean_duration_seconds=sum(durations) / len(durations) if durations else None,
-            first_seen=starts[0], last_seen=starts[-1],
-            severities=dict(sorted(Counter(a.severity for a in group).items()))))
+            alertname=g.alertname, store=g.store, labels=g.labels, occurrences=g.occurrences,
+            days=len(g.days),
+            # exact: the summed microseconds over the count, rounded once
+            mean_duration_seconds=(g.duration_us / (g.resolved * 1_000_000) if g.resolved
+                                   else None),
+            first_seen=g.first_seen or "", last_seen=g.last_seen or "",
+            severities=dict(sorted(g.severities.items()))))
     return sorted(out, key=lambda p: p.key)
 
 
@@ -148,8 +157,10 @@ class KnowledgeBase:
             steps=tuple(first("steps", ())), tags=tuple(first("tags", (p.alertname,))),
             pattern=p)
 
-    def entries(self, alerts: list[AlertRecord]) -> list[Entry]:
-        return [self.entry(p) for p in patterns(alerts, self.labels) if p.days >= self.min_days]
+    def entries(self, alerts: list[AlertRecord],
+                archived: Iterable[AlertAggregate] = ()) -> list[Entry]:
+        return [self.entry(p) for p in patterns(alerts, self.labels, archived)
+                if p.days >= self.min_days]
 
 
 _WORD = re.compile(r"[\w.-]+")

@@ -1,9 +1,10 @@
 """The MongoDB repository: for several consolidators sharing one history in MongoDB.
 
 Collections `consolidator_alerts`, `consolidator_daily`, `consolidator_days`,
-`consolidator_snapshots` and `consolidator_responses`; documents get ObjectId `_id`s and
-the natural keys carry unique indexes (alerts: fingerprint + starts_at; daily: store + day;
-snapshots: store + at; days: day).
+`consolidator_snapshots`, `consolidator_responses` and `consolidator_alert_archive`;
+documents get ObjectId `_id`s and the natural keys carry unique indexes (alerts:
+fingerprint + starts_at; daily: store + day; snapshots: store + at; days: day; archive:
+alertname + store + labels).
 
 Ingest is idempotent through upserts on the natural key with `$setOnInsert`, so a
 re-delivered occurrence matches the stored one and changes nothing; a resolution is a
@@ -21,20 +22,29 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pymongo
+from bson import ObjectId
 from pymongo import ASCENDING, DeleteMany, InsertOne, ReplaceOne, UpdateOne, WriteConcern
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.repository import (
+    ARCHIVE_COLUMNS,
+    AlertAggregate,
+    AlertRecord,
+    IngestResult,
+    fold,
+)
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 
 DEFAULT_DATABASE = "memwatch_consolidator"
+STALE_BATCH_SECONDS = 600  # a prune batch left this long is a crashed prune's
 
 _ALERT = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
           "annotations", "generator_url", "received_at", "resolved_at")
@@ -79,6 +89,7 @@ class MongoRepository:
         self._days = self._db["consolidator_days"]
         self._snaps = self._db["consolidator_snapshots"]
         self._runs = self._db["consolidator_responses"]
+        self._archive = self._db["consolidator_alert_archive"]
         self._alerts.create_index([("fingerprint", ASCENDING), ("starts_at", ASCENDING)],
                                   unique=True, name="occurrence")
         self._alerts.create_index([("alertname", ASCENDING), ("store", ASCENDING),
@@ -89,6 +100,9 @@ class MongoRepository:
         self._snaps.create_index([("store", ASCENDING), ("at", ASCENDING)], unique=True,
                                  name="store_at")
         self._runs.create_index([("at", ASCENDING)], name="at")
+        self._archive.create_index([("alertname", ASCENDING), ("store", ASCENDING),
+                                    ("labels", ASCENDING)], unique=True, name="series")
+        self._alerts.create_index([("prune_batch", ASCENDING)], name="prune_batch")
 
     @property
     def database(self) -> str:
@@ -141,11 +155,15 @@ class MongoRepository:
             query["store"] = store
         docs = self._alerts.find(query, {"_id": 0}).sort(
             [("starts_at", ASCENDING), ("fingerprint", ASCENDING)])
-        return [AlertRecord(
+        return [self._record(d) for d in docs]
+
+    @staticmethod
+    def _record(d: Doc) -> AlertRecord:
+        return AlertRecord(
             fingerprint=d["fingerprint"], starts_at=d["starts_at"], alertname=d["alertname"],
             store=d["store"], severity=d["severity"], labels=json.loads(d["labels"]),
             annotations=json.loads(d["annotations"]), generator_url=d["generator_url"],
-            received_at=d["received_at"], resolved_at=d.get("resolved_at")) for d in docs]
+            received_at=d["received_at"], resolved_at=d.get("resolved_at"))
 
     def count_alerts(self) -> int:
         return int(self._alerts.count_documents({}))
@@ -207,6 +225,74 @@ class MongoRepository:
         limit = min(before, f"{last}T99")
         with self._lock:
             return int(self._snaps.delete_many({"at": {"$lt": limit}}).deleted_count)
+
+    # -- alert retention ----------------------------------------------------------------
+
+    def prune_alerts(self, before: str) -> int:
+        """Without a transaction, in steps that a retry after a crash completes without
+        counting anything twice: (1) the prunable alerts are marked with a new batch token
+        (`prune_batch`, one atomic update per document; alerts already marked keep their
+        earlier token); (2) for each pending token, oldest first, its alerts are folded and
+        each series' aggregate takes the batch at most once (a read-modify-write guarded by
+        the aggregate's revision, the token recorded in `applied` in the same update);
+        (3) the batch's alerts are deleted. A crash after (1) or (2) leaves marked alerts
+        that a later prune finishes once the batch is STALE_BATCH_SECONDS old (so that
+        several consolidators pruning at once each fold only their own complete batch).
+        Until (3), a reader may count a batch's alerts both in the archive and in the
+        alerts (a moment's double count, never stored)."""
+        last = self.last_day()
+        if last is None:
+            return 0
+        limit = f"{last}T99"  # after every time of the last consolidated day
+        mine = ObjectId()
+        with self._lock:
+            self._alerts.update_many(
+                {"starts_at": {"$lt": min(before, limit)}, "prune_batch": None,
+                 "resolved_at": {"$ne": None, "$lt": limit}},
+                {"$set": {"prune_batch": str(mine)}})
+            # this prune's batch, and those a crashed prune left: another consolidator's
+            # batch is taken over only once it is stale (it may still be marking)
+            stale = mine.generation_time - timedelta(seconds=STALE_BATCH_SECONDS)
+            pending = sorted(str(b) for b in self._alerts.distinct(
+                "prune_batch", {"prune_batch": {"$ne": None}})
+                if b == str(mine) or (ObjectId.is_valid(b)
+                                      and ObjectId(b).generation_time < stale))
+            pruned = 0
+            for batch in pending:
+                docs = list(self._alerts.find({"prune_batch": batch}, {"_id": 0}))
+                for agg in fold(self._record(d) for d in docs).values():
+                    self._archive_batch(agg, batch)
+                pruned += int(self._alerts.delete_many({"prune_batch": batch}).deleted_count)
+        return pruned
+
+    def _archive_batch(self, agg: AlertAggregate, batch: str) -> None:
+        key = dict(zip(ARCHIVE_COLUMNS[:3], agg.key, strict=True))
+        empty = AlertAggregate(agg.alertname, agg.store, agg.labels)
+        self._archive.update_one(key, {"$setOnInsert": {
+            **dict(zip(ARCHIVE_COLUMNS, empty.row(), strict=True)), "rev": 0,
+            "applied": "[]"}}, upsert=True)
+        while True:
+            doc = self._archive.find_one(key)
+            if doc is None:  # pragma: no cover - only if deleted meanwhile
+                raise RuntimeError(f"archive entry {key} vanished")
+            applied: list[str] = json.loads(doc["applied"])
+            if batch in applied:
+                return
+            merged = AlertAggregate.from_row(doc[c] for c in ARCHIVE_COLUMNS)
+            merged.merge(agg)
+            # the last 100 tokens: a pending batch is always finished by the next prune
+            fields = {**dict(zip(ARCHIVE_COLUMNS, merged.row(), strict=True)),
+                      "rev": doc["rev"] + 1, "applied": json.dumps([*applied[-99:], batch])}
+            res = self._archive.update_one({**key, "rev": doc["rev"]}, {"$set": fields})
+            if res.matched_count == 1:
+                return
+
+    def alert_archive(self) -> list[AlertAggregate]:
+        docs = self._archive.find({}, {"_id": 0}).sort(
+            [("alertname", ASCENDING), ("store", ASCENDING), ("labels", ASCENDING)])
+        # an entry created but not yet given its first batch holds nothing
+        return [AlertAggregate.from_row(d[c] for c in ARCHIVE_COLUMNS) for d in docs
+                if d["occurrences"]]
 
     # -- responses ----------------------------------------------------------------------
 

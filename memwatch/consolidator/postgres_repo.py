@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 
 from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.repository import (
+    ARCHIVE_COLUMNS,
+    AlertAggregate,
+    AlertRecord,
+    IngestResult,
+)
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sql_shared import (
@@ -23,6 +28,8 @@ from memwatch.consolidator.sql_shared import (
     DAILY_COLUMNS,
     RUN_COLUMNS,
     alert_from_row,
+    archive_table_sql,
+    prune_alerts,
     select_alerts,
 )
 
@@ -83,7 +90,7 @@ CREATE TABLE IF NOT EXISTS consolidator_snapshots (
     error TEXT,
     PRIMARY KEY (store, at)
 );
-"""
+""" + archive_table_sql("consolidator_alert_archive", "BIGINT")
 
 _ALERT = ALERT_COLUMNS
 _DAILY = DAILY_COLUMNS
@@ -215,6 +222,23 @@ class PostgresRepository:
             "(SELECT max(day) FROM consolidator_days)", (before,)))
         return int(cur.rowcount)
 
+    def prune_alerts(self, before: str) -> int:
+        def work(conn: psycopg.Connection[Any]) -> int:
+            def q(sql: str, args: Sequence[Any]) -> list[Any]:
+                cur = conn.execute(sql, args)
+                return cur.fetchall() if cur.description else []
+            # one pruner at a time when several consolidators share the database
+            conn.execute("SELECT pg_advisory_xact_lock(918802)")
+            return prune_alerts(q, "%s", before, alerts="consolidator_alerts",
+                                archive="consolidator_alert_archive", days="consolidator_days")
+        return self._run(work)
+
+    def alert_archive(self) -> list[AlertAggregate]:
+        rows = self._run(lambda c: c.execute(
+            f"SELECT {', '.join(ARCHIVE_COLUMNS)} FROM consolidator_alert_archive "
+            "ORDER BY alertname, store, labels").fetchall())
+        return [AlertAggregate.from_row(r) for r in rows]
+
     def record_response(self, run: ResponseRun) -> None:
         self._run(lambda c: c.execute(
             f"INSERT INTO consolidator_responses ({', '.join(_RUN)}) VALUES "
@@ -233,7 +257,8 @@ class PostgresRepository:
             size = conn.execute(
                 "SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY["
                 "'consolidator_alerts', 'consolidator_daily', 'consolidator_days', "
-                "'consolidator_snapshots']::regclass[]) AS c").fetchone()
+                "'consolidator_snapshots', 'consolidator_alert_archive']::regclass[]) AS c"
+            ).fetchone()
             info = conn.info
             return {"backend": "postgresql",
                     "location": f"{info.host}:{info.port}/{info.dbname}",

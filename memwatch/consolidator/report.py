@@ -63,14 +63,17 @@ def render(day: str, rows: list[DailyRow], alerts: list[AlertRecord],
 
 def report_for(repo: Repository, kb: KnowledgeBase, day: str) -> str | None:
     """The report of a consolidated day as it stood at the day's end; None if the day was
-    not consolidated."""
+    not consolidated. Exact for the days after the pruned alerts (every report written when
+    its day is consolidated); a day older than the retention period lists only the alerts
+    still stored, and its patterns count the archived series last seen by that day."""
     rows = [r for r in repo.daily() if r.day == day]
     if not rows:
         return None
     alerts = repo.alerts()
     until = [a for a in alerts if a.starts_at[:10] <= day]
     started = [a for a in alerts if a.starts_at[:10] == day]
-    return render(day, rows, started, kb.entries(until))
+    archived = [g for g in repo.alert_archive() if (g.last_seen or "")[:10] <= day]
+    return render(day, rows, started, kb.entries(until, archived))
 
 
 def write_reports(repo: Repository, kb: KnowledgeBase, days: list[str], folder: Path) -> None:

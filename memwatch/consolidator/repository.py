@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memwatch.consolidator.payload import WebhookAlert
@@ -64,6 +66,84 @@ class IngestResult:
     new_firing: list[AlertRecord] = field(default_factory=list)  # stored, not yet resolved
 
 
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class AlertAggregate:
+    """What is kept of pruned occurrences of one alert series (alertname + store + all its
+    labels), enough for the knowledge base to answer as if they were still stored: every
+    field merges exactly (integers, a set of days, min/max), whatever the order."""
+
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int = 0
+    days: set[str] = field(default_factory=set)  # distinct UTC days of starts_at
+    resolved: int = 0  # occurrences with a resolution
+    duration_us: int = 0  # their summed duration, in microseconds
+    first_seen: str | None = None
+    last_seen: str | None = None
+    severities: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.alertname, self.store, json.dumps(self.labels, sort_keys=True))
+
+    def add(self, a: AlertRecord) -> None:
+        self.occurrences += 1
+        self.days.add(a.starts_at[:10])
+        if a.resolved_at is not None:
+            self.resolved += 1
+            self.duration_us += ((_parse(a.resolved_at) - _parse(a.starts_at))
+                                 // timedelta(microseconds=1))
+        self._seen(a.starts_at, a.starts_at)
+        self.severities[a.severity] = self.severities.get(a.severity, 0) + 1
+
+    def merge(self, o: AlertAggregate) -> None:
+        self.occurrences += o.occurrences
+        self.days |= o.days
+        self.resolved += o.resolved
+        self.duration_us += o.duration_us
+        if o.first_seen is not None and o.last_seen is not None:
+            self._seen(o.first_seen, o.last_seen)
+        for sev, n in o.severities.items():
+            self.severities[sev] = self.severities.get(sev, 0) + n
+
+    def _seen(self, first: str, last: str) -> None:
+        self.first_seen = first if self.first_seen is None else min(self.first_seen, first)
+        self.last_seen = last if self.last_seen is None else max(self.last_seen, last)
+
+    def row(self) -> tuple[Any, ...]:
+        """In ARCHIVE_COLUMNS order, the sets and maps as JSON text."""
+        return (self.alertname, self.store, self.key[2], self.occurrences,
+                json.dumps(sorted(self.days)), self.resolved, self.duration_us,
+                self.first_seen, self.last_seen, json.dumps(self.severities, sort_keys=True))
+
+    @classmethod
+    def from_row(cls, r: Iterable[Any]) -> AlertAggregate:
+        (name, store, labels, occurrences, days, resolved, duration_us, first, last,
+         severities) = r
+        return cls(alertname=name, store=store, labels=json.loads(labels),
+                   occurrences=int(occurrences), days=set(json.loads(days)),
+                   resolved=int(resolved), duration_us=int(duration_us), first_seen=first,
+                   last_seen=last, severities=json.loads(severities))
+
+
+ARCHIVE_COLUMNS = ("alertname", "store", "labels", "occurrences", "days", "resolved",
+                   "duration_us", "first_seen", "last_seen", "severities")
+
+
+def fold(alerts: Iterable[AlertRecord]) -> dict[tuple[str, str, str], AlertAggregate]:
+    """The occurrences as aggregates, one per alert series."""
+    out: dict[tuple[str, str, str], AlertAggregate] = {}
+    for a in alerts:
+        agg = AlertAggregate(a.alertname, a.store, dict(a.labels))
+        out.setdefault(agg.key, agg).add(a)
+    return out
+
+
 class Repository(Protocol):
     """Every write is durable (committed) when the method returns; a batch is all or nothing
     (MongoDB: one ordered bulk write, see mongo_repo)."""
@@ -94,6 +174,17 @@ class Repository(Protocol):
     def prune_snapshots(self, before: str) -> int:
         """Delete snapshots taken before `before` (ISO) on days already consolidated;
         returns how many."""
+        ...
+
+    def prune_alerts(self, before: str) -> int:
+        """Fold the resolved alerts that started before `before` (ISO) into the archived
+        aggregates and delete them, provided the days they started and were resolved are
+        consolidated (<= the last consolidated day); returns how many were deleted.
+        SQLite, PostgreSQL: one transaction. MongoDB: see mongo_repo."""
+        ...
+
+    def alert_archive(self) -> list[AlertAggregate]:
+        """The aggregates of every pruned alert, one per alert series."""
         ...
 
     def record_response(self, run: ResponseRun) -> None: ...

@@ -64,6 +64,9 @@ class DailyScheduler:
                 pruned = self.repo.prune_snapshots(iso(cutoff))
                 if pruned:
                     log.info("snapshots pruned", extra={"rows": pruned})
+                pruned = self.repo.prune_alerts(iso(cutoff))
+                if pruned:
+                    log.info("alerts pruned into the archive", extra={"rows": pruned})
         except Exception as exc:  # never let the sidecar die: count, log, retry next time
             self.metrics.consolidation_errors.inc()
             log.error("daily consolidation failed", extra={"error": str(exc)})

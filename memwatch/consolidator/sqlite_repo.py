@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.repository import (
+    ARCHIVE_COLUMNS,
+    AlertAggregate,
+    AlertRecord,
+    IngestResult,
+)
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sql_shared import (
@@ -17,6 +22,8 @@ from memwatch.consolidator.sql_shared import (
     DAILY_COLUMNS,
     RUN_COLUMNS,
     alert_from_row,
+    archive_table_sql,
+    prune_alerts,
     select_alerts,
 )
 
@@ -73,7 +80,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     error TEXT,
     PRIMARY KEY (store, at)
 );
-"""
+""" + archive_table_sql("alert_archive", "INTEGER")
 
 _COLUMNS = ALERT_COLUMNS
 
@@ -203,6 +210,25 @@ class SqliteRepository:
                 "DELETE FROM snapshots WHERE at < ? AND substr(at, 1, 10) <= "
                 "(SELECT max(day) FROM consolidated_days)", (before,))
             return int(cur.rowcount)
+
+    def prune_alerts(self, before: str) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                pruned = prune_alerts(lambda sql, args: self._db.execute(sql, args).fetchall(),
+                                      "?", before, alerts="alerts", archive="alert_archive",
+                                      days="consolidated_days")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return pruned
+
+    def alert_archive(self) -> list[AlertAggregate]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(ARCHIVE_COLUMNS)} FROM alert_archive "
+                                    "ORDER BY alertname, store, labels").fetchall()
+        return [AlertAggregate.from_row(r) for r in rows]
 
     def record_response(self, run: ResponseRun) -> None:
         with self._lock:

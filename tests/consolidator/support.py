@@ -17,20 +17,25 @@ from typing import Any
 import uvicorn
 
 from memwatch.consolidator.app import create_app
+from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.serve import bind
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 
 
 @dataclass
-class Served:
+class Address:
     host: str
     port: int
-    repo: SqliteRepository
-    responder: Any = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+@dataclass
+class Served(Address):
+    repo: SqliteRepository
+    responder: Any = None
 
 
 @contextlib.contextmanager
@@ -39,6 +44,16 @@ def consolidator(db: Path, responder_for: Callable[[SqliteRepository], Any] | No
     repo = SqliteRepository(db)
     if responder_for is not None:
         options["responder"] = responder_for(repo)
+    try:
+        with served(repo, **options) as s:
+            yield Served(s.host, s.port, repo, options.get("responder"))
+    finally:
+        repo.close()
+
+
+@contextlib.contextmanager
+def served(repo: Repository, **options: Any) -> Iterator[Address]:
+    """`create_app(repo)` served on a free port (any backend; the caller closes `repo`)."""
     sock = bind("127.0.0.1:0")
     server = uvicorn.Server(uvicorn.Config(create_app(repo, **options), log_config=None,
                                            access_log=False))
@@ -49,12 +64,11 @@ def consolidator(db: Path, responder_for: Callable[[SqliteRepository], Any] | No
         assert thread.is_alive() and time.monotonic() < deadline, "consolidator did not start"
         time.sleep(0.01)
     try:
-        yield Served("127.0.0.1", sock.getsockname()[1], repo, options.get("responder"))
+        yield Address("127.0.0.1", sock.getsockname()[1])
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
-        repo.close()
 
 
 def request(base: str, method: str, path: str, body: bytes | None = None,
