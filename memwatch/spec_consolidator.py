@@ -82,7 +82,9 @@ class ConsolidatorSection(Model):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024,
                                 description="Request bodies over this size are refused (413).")
     retention_days: int = Field(90, ge=1, le=36500,
-                                description="Raw alerts and snapshots are kept this long.")
+                                description="Snapshots and resolved raw alerts are kept this long "
+                                            "(once their days are consolidated; pruned "
+                                            "alerts live on in the knowledge base's archive).")
     snapshot_interval: Annotated[Seconds, Field(ge=60, le=86400)] = Field(
         3600.0, description="How often the Prometheus HTTP API is asked for a snapshot.")
     prometheus_url: str | None = Field(
