@@ -35,6 +35,8 @@ from pymongo.uri_parser import parse_uri
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
     ARCHIVE_COLUMNS,
+    DAILY_COLUMNS,
+    RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
@@ -46,11 +48,6 @@ from memwatch.consolidator.snapshots import Snapshot
 DEFAULT_DATABASE = "memwatch_consolidator"
 STALE_BATCH_SECONDS = 600  # a prune batch left this long is a crashed prune's
 
-_ALERT = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
-          "annotations", "generator_url", "received_at", "resolved_at")
-_DAILY = ("store", "day", "fired", "alert_seconds", "count_min", "count_max", "count_mean",
-          "count_last", "net_change", "largest_drop", "uptime_ratio", "snapshots", "gaps")
-_RUN = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome", "detail")
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 Doc = dict[str, Any]
@@ -176,7 +173,7 @@ class MongoRepository:
         the next run consolidates them again (the result is the same rows)."""
         if not days and not rows:
             return
-        docs = [{c: getattr(r, c) for c in _DAILY} for r in rows]
+        docs = [{c: getattr(r, c) for c in DAILY_COLUMNS} for r in rows]
         keep = {(d["store"], d["day"]) for d in docs}
         ops: list[Any] = [ReplaceOne({"store": d["store"], "day": d["day"]}, d, upsert=True)
                           for d in docs]
@@ -195,7 +192,7 @@ class MongoRepository:
         query: Doc = {} if store is None else {"store": store}
         docs = self._daily.find(query, {"_id": 0}).sort([("day", ASCENDING),
                                                         ("store", ASCENDING)])
-        return [DailyRow(**{c: d[c] for c in _DAILY if c in d}) for d in docs]
+        return [DailyRow(**{c: d[c] for c in DAILY_COLUMNS if c in d}) for d in docs]
 
     def last_day(self) -> str | None:
         doc = self._days.find_one({}, {"_id": 0, "day": 1}, sort=[("day", -1)])
@@ -298,11 +295,11 @@ class MongoRepository:
 
     def record_response(self, run: ResponseRun) -> None:
         with self._lock:
-            self._runs.bulk_write([InsertOne({c: getattr(run, c) for c in _RUN})])
+            self._runs.bulk_write([InsertOne({c: getattr(run, c) for c in RUN_COLUMNS})])
 
     def responses(self) -> list[ResponseRun]:
         docs = self._runs.find({}, {"_id": 0}).sort([("at", ASCENDING), ("_id", ASCENDING)])
-        return [ResponseRun(**{c: d[c] for c in _RUN}) for d in docs]
+        return [ResponseRun(**{c: d[c] for c in RUN_COLUMNS}) for d in docs]
 
     # -- health -------------------------------------------------------------------------
 

@@ -16,7 +16,10 @@ import psycopg
 
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
+    ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
+    DAILY_COLUMNS,
+    RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
@@ -24,9 +27,6 @@ from memwatch.consolidator.repository import (
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sql_shared import (
-    ALERT_COLUMNS,
-    DAILY_COLUMNS,
-    RUN_COLUMNS,
     alert_from_row,
     archive_table_sql,
     prune_alerts,
@@ -92,9 +92,6 @@ CREATE TABLE IF NOT EXISTS consolidator_snapshots (
 );
 """ + archive_table_sql("consolidator_alert_archive", "BIGINT")
 
-_ALERT = ALERT_COLUMNS
-_DAILY = DAILY_COLUMNS
-_RUN = RUN_COLUMNS
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
@@ -134,8 +131,8 @@ class PostgresRepository:
             result = IngestResult()
             for a in alerts:
                 cur = conn.execute(
-                    f"INSERT INTO consolidator_alerts ({', '.join(_ALERT)}) VALUES "
-                    f"({_placeholders(len(_ALERT))}) ON CONFLICT DO NOTHING",
+                    f"INSERT INTO consolidator_alerts ({', '.join(ALERT_COLUMNS)}) VALUES "
+                    f"({_placeholders(len(ALERT_COLUMNS))}) ON CONFLICT DO NOTHING",
                     (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
                      json.dumps(a.labels, sort_keys=True),
                      json.dumps(a.annotations, sort_keys=True), a.generator_url,
@@ -175,22 +172,22 @@ class PostgresRepository:
                 cur.executemany("DELETE FROM consolidator_daily WHERE day = %s",
                                 [(d,) for d in days])
                 cur.executemany(
-                    f"INSERT INTO consolidator_daily ({', '.join(_DAILY)}) VALUES "
-                    f"({_placeholders(len(_DAILY))})",
+                    f"INSERT INTO consolidator_daily ({', '.join(DAILY_COLUMNS)}) VALUES "
+                    f"({_placeholders(len(DAILY_COLUMNS))})",
                     [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
-                           else getattr(r, c) for c in _DAILY) for r in rows])
+                           else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
                 cur.executemany("INSERT INTO consolidator_days VALUES (%s) "
                                 "ON CONFLICT DO NOTHING", [(d,) for d in days])
         self._run(work)
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
-        sql = f"SELECT {', '.join(_DAILY)} FROM consolidator_daily"
+        sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM consolidator_daily"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = %s"
         rows = self._run(lambda c: c.execute(sql + " ORDER BY day, store", args).fetchall())
         return [DailyRow(**{c: json.loads(v) if c == "fired" else v
-                            for c, v in zip(_DAILY, r, strict=True)}) for r in rows]
+                            for c, v in zip(DAILY_COLUMNS, r, strict=True)}) for r in rows]
 
     def last_day(self) -> str | None:
         row = self._run(lambda c: c.execute(
@@ -241,12 +238,12 @@ class PostgresRepository:
 
     def record_response(self, run: ResponseRun) -> None:
         self._run(lambda c: c.execute(
-            f"INSERT INTO consolidator_responses ({', '.join(_RUN)}) VALUES "
-            f"({_placeholders(len(_RUN))})", tuple(getattr(run, k) for k in _RUN)))
+            f"INSERT INTO consolidator_responses ({', '.join(RUN_COLUMNS)}) VALUES "
+            f"({_placeholders(len(RUN_COLUMNS))})", tuple(getattr(run, k) for k in RUN_COLUMNS)))
 
     def responses(self) -> list[ResponseRun]:
-        rows = self._run(lambda c: c.execute(
-            f"SELECT {', '.join(_RUN)} FROM consolidator_responses ORDER BY at, id").fetchall())
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM consolidator_responses ORDER BY at, id"
+        rows = self._run(lambda c: c.execute(sql).fetchall())
         return [ResponseRun(*r) for r in rows]
 
     def describe(self) -> dict[str, Any]:

@@ -131,6 +131,14 @@ class AlertAggregate:
                    last_seen=last, severities=json.loads(severities))
 
 
+# Field order of each record kind, shared by the three repositories.
+ALERT_COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
+                 "annotations", "generator_url", "received_at", "resolved_at")
+DAILY_COLUMNS = ("store", "day", "fired", "alert_seconds", "count_min", "count_max",
+                 "count_mean", "count_last", "net_change", "largest_drop", "uptime_ratio",
+                 "snapshots", "gaps")
+RUN_COLUMNS = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome",
+               "detail")
 ARCHIVE_COLUMNS = ("alertname", "store", "labels", "occurrences", "days", "resolved",
                    "duration_us", "first_seen", "last_seen", "severities")
 

@@ -1,4 +1,4 @@
-"""What the SQLite and PostgreSQL repositories share: column lists, the alerts query
+"""What the SQLite and PostgreSQL repositories share: the alerts query
 builder and the row -> record mapping (the dialects differ only in the placeholder)."""
 
 from __future__ import annotations
@@ -8,19 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memwatch.consolidator.repository import (
+    ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
     AlertAggregate,
     AlertRecord,
     fold,
 )
-
-ALERT_COLUMNS = ("fingerprint", "starts_at", "alertname", "store", "severity", "labels",
-                 "annotations", "generator_url", "received_at", "resolved_at")
-DAILY_COLUMNS = ("store", "day", "fired", "alert_seconds", "count_min", "count_max",
-                 "count_mean", "count_last", "net_change", "largest_drop", "uptime_ratio",
-                 "snapshots", "gaps")
-RUN_COLUMNS = ("response", "fingerprint", "starts_at", "alertname", "store", "at", "outcome",
-               "detail")
 
 
 def select_alerts(table: str, placeholder: str, alertname: str | None,

@@ -10,7 +10,10 @@ from typing import Any
 
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
+    ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
+    DAILY_COLUMNS,
+    RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
@@ -18,9 +21,6 @@ from memwatch.consolidator.repository import (
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sql_shared import (
-    ALERT_COLUMNS,
-    DAILY_COLUMNS,
-    RUN_COLUMNS,
     alert_from_row,
     archive_table_sql,
     prune_alerts,
@@ -82,11 +82,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """ + archive_table_sql("alert_archive", "INTEGER")
 
-_COLUMNS = ALERT_COLUMNS
 
 
-_DAILY = DAILY_COLUMNS
-_RUN = RUN_COLUMNS
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 
@@ -119,8 +116,8 @@ class SqliteRepository:
 
     def _ingest_one(self, a: AlertRecord, result: IngestResult) -> None:
         cur = self._db.execute(
-            f"INSERT OR IGNORE INTO alerts ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+            f"INSERT OR IGNORE INTO alerts ({', '.join(ALERT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(ALERT_COLUMNS))})",
             (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
              json.dumps(a.labels, sort_keys=True), json.dumps(a.annotations, sort_keys=True),
              a.generator_url, a.received_at, a.resolved_at))
@@ -156,10 +153,10 @@ class SqliteRepository:
             try:
                 self._db.executemany("DELETE FROM daily WHERE day = ?", [(d,) for d in days])
                 self._db.executemany(
-                    f"INSERT INTO daily ({', '.join(_DAILY)}) "
-                    f"VALUES ({', '.join('?' * len(_DAILY))})",
+                    f"INSERT INTO daily ({', '.join(DAILY_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(DAILY_COLUMNS))})",
                     [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
-                           else getattr(r, c) for c in _DAILY) for r in rows])
+                           else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
                 self._db.executemany("INSERT OR IGNORE INTO consolidated_days VALUES (?)",
                                      [(d,) for d in days])
             except BaseException:
@@ -168,14 +165,14 @@ class SqliteRepository:
             self._db.execute("COMMIT")
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
-        sql = f"SELECT {', '.join(_DAILY)} FROM daily"
+        sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM daily"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = ?"
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY day, store", args).fetchall()
         return [DailyRow(**{c: json.loads(v) if c == "fired" else v
-                            for c, v in zip(_DAILY, r, strict=True)}) for r in rows]
+                            for c, v in zip(DAILY_COLUMNS, r, strict=True)}) for r in rows]
 
     def last_day(self) -> str | None:
         with self._lock:
@@ -232,13 +229,13 @@ class SqliteRepository:
 
     def record_response(self, run: ResponseRun) -> None:
         with self._lock:
-            self._db.execute(f"INSERT INTO responses ({', '.join(_RUN)}) "
-                             f"VALUES ({', '.join('?' * len(_RUN))})",
-                             tuple(getattr(run, c) for c in _RUN))
+            self._db.execute(f"INSERT INTO responses ({', '.join(RUN_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                             tuple(getattr(run, c) for c in RUN_COLUMNS))
 
     def responses(self) -> list[ResponseRun]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {', '.join(_RUN)} FROM responses "
+            rows = self._db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM responses "
                                     "ORDER BY at, rowid").fetchall()
         return [ResponseRun(*r) for r in rows]
 
