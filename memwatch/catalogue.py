@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["critical", "warning", "info"]
+Unit = Literal["ratio", "seconds", "count"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
 
@@ -23,18 +24,14 @@ class AlertDef:
     threshold: float | None = None  # meaning depends on the alert (ratio, seconds, count)
     window_seconds: float | None = None
     solution: str = ""
+    unit: Unit = "seconds"  # what the threshold measures: a ratio (0..1), seconds, a count
+    # the least the measured thing must hold before the alert arms (a namespace's peak, the
+    # lines a harvest drained...): keeps small numbers from paging
+    min_count: float | None = None
 
     @property
-    def threshold_unit(self) -> str | None:
-        """What the threshold measures: a ratio (0..1), seconds, or a count."""
-        if self.threshold is None:
-            return None
-        if self.name in ("MemoryCountDropped", "MemoryStoreGrowingAbnormally"):
-            return "ratio"
-        if self.name in ("MemoryBacklogGrowing", "MemoryLossUnexplained",
-                         "MemwatchCollectionsFailing"):
-            return "count"
-        return "seconds"
+    def threshold_unit(self) -> Unit | None:
+        return None if self.threshold is None else self.unit
 
 
 def check_threshold(name: str, value: float) -> None:
@@ -58,7 +55,7 @@ CATALOGUE: tuple[AlertDef, ...] = (
              "Memory store {store} lost more than {threshold_pct} of its memories",
              threshold=0.5, window_seconds=600,
              solution="Compare with recorded deletes; look for a bulk delete or a provider "
-                      "switch that dropped writes."),
+                      "switch that dropped writes.", unit="ratio"),
     AlertDef("MemoryDatabaseDown", "critical", 60, "database",
              "Memory store {store} is unreachable",
              solution="Check the database process, network, credentials and disk."),
@@ -74,6 +71,7 @@ CATALOGUE: tuple[AlertDef, ...] = (
                       "projection job; a leftover .processing file is recovered by the next run."),
     AlertDef("MemoryBacklogGrowing", "warning", 900, "ingestion",
              "Backlog of {store} keeps growing", threshold=100, window_seconds=1800,
+             unit="count",
              solution="Ingestion is slower than capture; check the harvest job's errors."),
     AlertDef("EmbeddingModelMixed", "warning", 300, "embeddings",
              "Memory store {store} holds vectors of more than one embedding model",
@@ -85,10 +83,10 @@ CATALOGUE: tuple[AlertDef, ...] = (
                       "Align the model or migrate the table."),
     AlertDef("MemoryStoreGrowingAbnormally", "warning", 900, "memory-store",
              "Memory store {store} grew abnormally fast", threshold=0.5, window_seconds=3600,
-             solution="Look for a runaway agent writing duplicates."),
+             solution="Look for a runaway agent writing duplicates.", unit="ratio"),
     AlertDef("MemoryLossUnexplained", "critical", 300, "memory-store",
              "Memories of {store} vanished without recorded deletes", threshold=10,
-             window_seconds=3600,
+             window_seconds=3600, unit="count",
              solution="Memories disappeared that the history does not record as deleted: "
                       "suspect a reset() or an out-of-band DELETE; restore from backup."),
     AlertDef("MemoryTableRecreated", "critical", 0, "memory-store",
@@ -103,7 +101,7 @@ CATALOGUE: tuple[AlertDef, ...] = (
              solution="Restart the exporter; check its logs."),
     AlertDef("MemwatchCollectionsFailing", "warning", 600, "exporter",
              "Collections from {store} keep failing", threshold=3, window_seconds=900,
-             solution="See memwatch_collection_errors_total's reason label."),
+             solution="See memwatch_collection_errors_total's reason label.", unit="count"),
     AlertDef("HostMemoryUsageHigh", "warning", 300, "host",
              "Host {instance} memory usage above {threshold_pct}",
              solution="Find the process that grew; restart or scale out."),

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from memwatch.capabilities import Capabilities, Feature, features
 from memwatch.errors import SpecError
 from memwatch.spec_consolidator import ConsolidatorSection
 from memwatch.spec_monitoring import (
@@ -92,6 +93,10 @@ class StoreBase(Model):
         check_overrides(self.alerts, "alerts")
         return self
 
+    def capabilities(self) -> Capabilities:
+        """The preset's backend, collector class and exported features."""
+        raise NotImplementedError(type(self).__name__)
+
 
 class SqliteSource(Model):
     path: str = Field(min_length=1, description="The SQLite file; opened read-only.")
@@ -129,11 +134,25 @@ class OpenclawMemStore(StoreBase, SqliteSource):
     )
     expected_dimension: int | None = Field(None, ge=1, le=65536)
 
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "sqlite", "memwatch.exporters.sqlite:OpenclawMemBackend",
+            features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
+                     Feature.MODELS, Feature.DIMENSION, *([Feature.BACKLOG] if self.spool else [])),
+            backlog_stages=("spool", "processing") if self.spool else ())
+
+
 
 class Mem0HistoryStore(StoreBase, SqliteSource):
     """mem0's history.db: ADD/UPDATE/DELETE events."""
 
     preset: Literal["mem0-history"]
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "sqlite", "memwatch.exporters.sqlite:Mem0HistoryBackend",
+            features(Feature.COUNT, Feature.SIZE, Feature.FRESHNESS, Feature.HISTORY))
+
 
 
 class Mem0PgvectorStore(StoreBase, PostgresSource):
@@ -147,6 +166,14 @@ class Mem0PgvectorStore(StoreBase, PostgresSource):
     count: CountMode = "exact"
     history_store: StoreName | None = Field(
         None, description="A mem0-history store whose DELETE events explain drops here.")
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "postgresql", "memwatch.exporters.postgres:Mem0PgvectorBackend",
+            features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
+                     Feature.DIMENSION, Feature.TABLE, Feature.IDENTITY),
+            mem0_compat=True)
+
 
 
 class Condition(Model):
@@ -205,6 +232,16 @@ class SqlStore(StoreBase):
             password_file=self.password_file, connect_timeout=self.connect_timeout,
         )
 
+    def capabilities(self) -> Capabilities:
+        module, cls = (("sqlite", "SqlSqliteBackend") if self.backend == "sqlite"
+                       else ("postgres", "SqlPostgresBackend"))
+        return Capabilities(
+            self.backend, f"memwatch.exporters.{module}:{cls}",
+            features(Feature.COUNT, Feature.SIZE,
+                     *([Feature.NAMESPACES] if self.namespace else []),
+                     *([Feature.FRESHNESS] if self.timestamp else [])))
+
+
 
 class FilesStore(StoreBase):
     """Only file checks: a backup folder, a spool."""
@@ -216,6 +253,10 @@ class FilesStore(StoreBase):
         if not self.files:
             raise ValueError("preset files needs at least one entry under files")
         return self
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities("files", "memwatch.exporters.files:FilesBackend", features())
+
 
 
 # --- MongoDB stores ----------------------------------------------------------------------
@@ -277,6 +318,14 @@ class ClawMongoStore(StoreBase, MongoSource):
         "ts", description="The BSON date field of ingest_runs and relevance_runs documents.")
     count: CountMode = "exact"
 
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "mongodb", "memwatch.exporters.mongodb:ClawMongoBackend",
+            features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
+                     Feature.BACKLOG),
+            backlog_stages=("projection", "consolidation"))
+
+
 
 class Mem0MongoStore(StoreBase, MongoSource):
     """mem0's MongoDB vector store: documents `{_id, embedding, payload}`."""
@@ -286,6 +335,14 @@ class Mem0MongoStore(StoreBase, MongoSource):
     collection: MongoCollection = "mem0"
     namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
     count: CountMode = "exact"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "mongodb", "memwatch.exporters.mongodb:Mem0MongoBackend",
+            features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
+                     Feature.TABLE),
+            mem0_compat=True)
+
 
 
 class OrchestratorStore(StoreBase, MongoSource):
@@ -313,6 +370,12 @@ class OrchestratorStore(StoreBase, MongoSource):
             raise ValueError(f"memory_collections and freshness name collections missing "
                              f"from collections: {unknown}")
         return self
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "mongodb", "memwatch.exporters.mongodb:OrchestratorBackend",
+            features(Feature.COUNT, Feature.SIZE, Feature.FRESHNESS))
+
 
 
 def _check_filter(value: Any, path: str = "filter") -> None:
@@ -349,6 +412,14 @@ class MongoStore(StoreBase, MongoSource):
             raise ValueError("count: estimate counts the whole collection and cannot apply "
                              "filter")
         return self
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "mongodb", "memwatch.exporters.mongodb:MongoCustomBackend",
+            features(Feature.COUNT, Feature.SIZE,
+                     *([Feature.NAMESPACES] if self.namespace else []),
+                     *([Feature.FRESHNESS] if self.timestamp else [])))
+
 
 
 MONGO_STORES = (ClawMongoStore, Mem0MongoStore, OrchestratorStore, MongoStore)

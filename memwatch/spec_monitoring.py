@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from memwatch.catalogue import ALERT_NAMES, Severity, check_threshold
+from memwatch.catalogue import ALERT_NAMES, BY_NAME, Severity, check_threshold
 from memwatch.spec_types import Seconds
 
 
@@ -48,6 +48,9 @@ class AlertOverride(Model):
     threshold: float | None = Field(None, description="Alert-specific: a ratio, seconds, "
                                                       "or a count (see docs/operations.md).")
     window: Annotated[Seconds, Field(gt=0, le=7 * 86400)] | None = None
+    min_count: float | None = Field(
+        None, ge=0, description="Alert-specific: the least the measured thing must hold "
+                                "before the alert arms (see docs/operations.md).")
     runbook: Runbook | None = None
 
 
@@ -87,6 +90,8 @@ class RamSection(Model):
 def check_overrides(rules: dict[str, AlertOverride], prefix: str) -> None:
     """Thresholds in range for each alert (the override alone cannot know its alert)."""
     for name, ov in rules.items():
+        if ov.min_count is not None and BY_NAME[name].min_count is None:
+            raise ValueError(f"{prefix}.{name}.min_count: {name} takes no min_count")
         if ov.threshold is not None:
             try:
                 check_threshold(name, ov.threshold)

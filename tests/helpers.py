@@ -78,3 +78,24 @@ class Scrape:
 
     def __call__(self, name: str, **labels: str) -> float | None:
         return self.data.get((name, frozenset(labels.items())))
+
+
+def assert_features(exp: Exporter, store_name: str) -> None:
+    """The store's declared features (its spec class's `capabilities()`) are exactly the
+    feature series its backend exported on a scrape: each promised family is there, and no
+    family of an undeclared feature is. Call it on a store whose data has everything its
+    preset can show (timestamps, embeddings, a spool...)."""
+    from memwatch.capabilities import FEATURE_METRICS
+
+    store = next(r for r in exp.collector.runners if r.name == store_name).store
+    caps = store.capabilities()
+    exported = {name for fam in exp.registry.collect() for s in fam.samples
+                for name in [s.name] if s.labels.get("store") == store_name}
+    for feature, metrics in FEATURE_METRICS.items():
+        names = {m.series_name for m in metrics}
+        if feature in caps.features:
+            assert names <= exported, f"{store.preset} declares {feature}; missing " \
+                                      f"{sorted(names - exported)}"
+        else:
+            assert not names & exported, f"{store.preset} exports {sorted(names & exported)} " \
+                                         f"but does not declare {feature}"

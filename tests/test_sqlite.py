@@ -16,7 +16,7 @@ from memwatch.demo import openclaw_store as oc
 from memwatch.errors import CollectionError
 from memwatch.exporters.base import Observation
 from memwatch.exporters.sqlite import SqliteBackend
-from tests.helpers import Scrape, exporter_for, samples, value
+from tests.helpers import Scrape, assert_features, exporter_for, samples, value
 
 T0 = datetime(2026, 11, 20, 7, 3, 41, tzinfo=UTC)
 TOOLS = ["web_search"] * 9 + ["read_file"] * 5 + ["exec"] * 3 + ["memory_store"] * 2 + [None]
@@ -88,6 +88,7 @@ def test_openclaw_exact_values(openclaw: tuple[Path, sqlite3.Connection, dict]) 
         wal = db.with_name(db.name + "-wal")
         assert size == db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
         assert value(exp, "memwatch_collection_errors_total", store="oc", reason="query") == 0
+        assert_features(exp, "oc")
 
 
 def test_namespace_cap_sums_the_rest(openclaw: tuple[Path, sqlite3.Connection, dict]) -> None:
@@ -285,6 +286,7 @@ def test_mem0_history(tmp_path: Path) -> None:
         newest = datetime.fromisoformat("2026-11-21T12:30:00.500000-08:00").timestamp()
         assert value(exp, "memwatch_newest_memory_timestamp_seconds", store="h") == \
             pytest.approx(newest, abs=1e-3)
+        assert_features(exp, "h")
 
 
 def test_sql_preset_on_sqlite(tmp_path: Path) -> None:
@@ -330,3 +332,4 @@ def test_sql_preset_on_sqlite(tmp_path: Path) -> None:
         assert value(exp, "memwatch_memories", store="n2", namespace="o'brien") == 2
         assert value(exp, "memwatch_newest_memory_timestamp_seconds", store="n2") == \
             datetime(2026, 11, 21, 10, tzinfo=UTC).timestamp()
+        assert_features(exp, "n")

@@ -10,7 +10,7 @@ import click
 
 from memwatch import __version__
 from memwatch.cli import EXIT_SPEC, load_or_exit
-from memwatch.generators.alertdefs import GenerationError
+from memwatch.generators.alerts import GenerationError
 from memwatch.generators.output import Context, Format, diff_tree, write_tree
 from memwatch.generators.pipeline import OWNED, render_all
 

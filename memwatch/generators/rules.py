@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwatch.generators.alertdefs import AlertRule, build_rules
+from memwatch.generators.alerts import AlertRule, build_rules
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 
@@ -70,7 +70,7 @@ def recording_groups(spec: Spec) -> list[dict[str, Any]]:
 def _mem0_compat(spec: Spec) -> list[dict[str, Any]]:
     """The series of the mem0 team's hand-written exporter, from memwatch's, so their seed
     dashboards keep working without a second exporter."""
-    mem0 = sorted(s.name for s in spec.stores if getattr(s, "preset", "").startswith("mem0"))
+    mem0 = sorted(s.name for s in spec.stores if s.capabilities().mem0_compat)
     sel = f'{{store=~"{"|".join(mem0)}"}}' if mem0 else ""
     w = go_duration(spec.recording.drop_windows[0]) if spec.recording.drop_windows else "10m"
     return [

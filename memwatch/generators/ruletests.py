@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwatch.generators.alertdefs import AlertRule, Scenario, Series, build_rules
+from memwatch.generators.alerts import AlertRule, Scenario, Series, build_rules
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from memwatch.generators.alertdefs import AlertRule, GenerationError, build_rules
+from memwatch.generators.alerts import AlertRule, GenerationError, build_rules
 from memwatch.generators.output import Context, to_yaml
 from memwatch.generators.rules import alert_groups, render
 from memwatch.generators.ruletests import _scenario_test

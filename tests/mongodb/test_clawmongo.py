@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.helpers import Scrape, exporter_for, samples
+from tests.helpers import Scrape, assert_features, exporter_for, samples
 from tests.mongodb.conftest import MongoEnv, stores
 from tests.mongodb.data import ClawExpect, now_ms, seed_clawmongo
 
@@ -66,6 +66,7 @@ def test_clawmongo_exact_values(mongo: MongoEnv, claw: tuple[ClawExpect, datetim
         assert lat == pytest.approx({"50": 1.0, "95": 1.9, "99": 1.98})
         assert (got("memwatch_store_size_bytes", store="oc") or 0) > 0
         assert got("memwatch_collection_errors_total", store="oc", reason="query") == 0
+        assert_features(exp, "oc")
 
 
 def test_window_is_configurable(mongo: MongoEnv, claw: tuple[ClawExpect, datetime]) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers import Scrape, exporter_for, samples
+from tests.helpers import Scrape, assert_features, exporter_for, samples
 from tests.mongodb.conftest import MongoEnv, stores
 from tests.mongodb.data import ORCHESTRATOR_COUNTS, T0, mem0_docs, seed_orchestrator
 
@@ -40,6 +40,7 @@ def test_mem0_mongodb_exact_values(mongo: MongoEnv) -> None:
             pytest.approx(expect.newest, abs=1e-3)
         assert got("memwatch_table_exists", store="m") == 1
         assert (got("memwatch_store_size_bytes", store="m") or 0) > 0
+        assert_features(exp, "m")
 
 
 def test_mem0_freshness_across_utc_offsets(mongo: MongoEnv) -> None:
@@ -128,6 +129,7 @@ def test_orchestrator_collections(mongo: MongoEnv) -> None:
         assert got("memwatch_store_memories", store="o") == 6
         assert got("memwatch_store_memories", store="o2") == 6 + 5
         assert got("memwatch_memories", store="o", namespace="__none__") is None
+        assert_features(exp, "o")
         db.drop_collection("concept_links")
         db["alerts"].insert_one({"timestamp": T0 + timedelta(days=2)})
         got = Scrape(exp)
@@ -164,4 +166,6 @@ def test_custom_preset_with_filter(mongo: MongoEnv) -> None:
         assert got("memwatch_newest_memory_timestamp_seconds", store="n2") == \
             (base + timedelta(days=2)).timestamp()
         assert got("memwatch_store_memories", store="all") == 6
+        assert_features(exp, "n")
+        assert_features(exp, "n2")
         assert got("memwatch_newest_memory_timestamp_seconds", store="all") is None

@@ -13,7 +13,7 @@ import pytest
 
 from memwatch.errors import REASONS
 from memwatch.exporters import postgres as pgbackend
-from tests.helpers import Scrape, exporter_for, get, samples, serving, value
+from tests.helpers import Scrape, assert_features, exporter_for, get, samples, serving, value
 from tests.postgres import mem0data
 from tests.postgres.cluster import APP_USER, PgCluster
 from tests.postgres.conftest import mem0_spec, ns_samples
@@ -45,6 +45,7 @@ def test_exact_values(pg: PgCluster, mem0: Mem0Data) -> None:
     with exporter_for(mem0_spec(pg, expected_dimension=DIM, timeout="5s")) as exp:
         s = Scrape(exp)
         size = pg.execute("SELECT pg_total_relation_size('public.memories')")[0][0]
+        assert_features(exp, "mem0")
     assert s("memwatch_up", **UP) == 1
     assert errors(s) == dict.fromkeys(REASONS, 0)
     # the 700 + 3 rows of the siblings and the 321 of archive.memories are not counted

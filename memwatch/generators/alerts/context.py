@@ -1,0 +1,126 @@
+"""One store as the alert builders see it, and the table of builders keyed by alert.
+
+A store alert is a catalogue entry (memwatch/catalogue.py) and one function registered
+here with `@store_alert(name, needs=...)`: it runs for every store whose preset has the
+features it needs and whose settings leave it enabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from memwatch.capabilities import Capabilities, Feature
+from memwatch.catalogue import BY_NAME
+from memwatch.generators.alerts.rule import (
+    EXPORTER_INSTANCE,
+    AlertRule,
+    GenerationError,
+    Series,
+    Settings,
+    new_rule,
+    resolve,
+)
+from memwatch.generators.alerts.scenarios import STEP
+from memwatch.generators.output import go_duration
+from memwatch.spec import Spec, Store
+
+
+@dataclass(frozen=True)
+class StoreCtx:
+    spec: Spec
+    store: Store
+    index: int
+
+    @cached_property
+    def caps(self) -> Capabilities:
+        return self.store.capabilities()
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    @property
+    def group(self) -> str:
+        return f"memwatch-store-{self.name}"
+
+    @property
+    def sel(self) -> str:
+        return f'{{store="{self.name}"}}'
+
+    @property
+    def by(self) -> dict[str, str]:
+        return {"store": self.name}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels the exporter's series carry in the scenarios."""
+        return {"instance": EXPORTER_INSTANCE, "job": "memwatch", "store": self.name}
+
+    @property
+    def count(self) -> str:
+        return f"max by (store) (memwatch_store_memories{self.sel})"
+
+    def series(self, metric: str, value: float, **labels: str) -> Series:
+        """A one-value series of this store's exporter (for `scenarios.level`)."""
+        return Series(metric, {**self.labels, **labels}, (float(value),))
+
+    def path(self, alert: str) -> str:
+        return f"stores[{self.index}].alerts.{alert}"
+
+    def settings(self, alert: str) -> Settings:
+        return resolve(self.spec, alert, self.store.alerts)
+
+    def rule(self, alert: str, expr: str, st: Settings, description: str,
+             value_format: str | None = None, **labels: str) -> AlertRule:
+        return new_rule(self.spec, alert, self.group, expr, st, description, value_format,
+                        {"store": self.name, **labels})
+
+    def window(self, alert: str, st: Settings) -> float:
+        """The alert's window, checked long enough for the alert to fire within it."""
+        if st.span <= st.for_s + 2 * STEP:
+            raise GenerationError(
+                f"{self.path(alert)}: window ({go_duration(st.span)}) must be longer than for "
+                f"({go_duration(st.for_s)}) plus 2m, or the alert cannot fire before the "
+                "change leaves the window")
+        return st.span
+
+
+Build = Callable[[StoreCtx, Settings], Iterable[AlertRule]]
+
+
+@dataclass(frozen=True)
+class StoreAlert:
+    name: str
+    needs: frozenset[Feature]
+    build: Build
+
+
+STORE_ALERTS: dict[str, StoreAlert] = {}
+
+
+def store_alert(name: str, *needs: Feature) -> Callable[[Build], Build]:
+    """Register `build` as the builder of store alert `name` (a catalogue entry)."""
+    if name not in BY_NAME:
+        raise KeyError(f"{name} is not in the catalogue")
+
+    def register(build: Build) -> Build:
+        STORE_ALERTS[name] = StoreAlert(name, frozenset(needs), build)
+        return build
+
+    return register
+
+
+def store_rules(spec: Spec) -> list[AlertRule]:
+    """Every store's alerts, per store in catalogue order."""
+    out: list[AlertRule] = []
+    order = [a for a in BY_NAME if a in STORE_ALERTS]
+    for index, store in enumerate(spec.stores):
+        ctx = StoreCtx(spec, store, index)
+        for name in order:
+            alert = STORE_ALERTS[name]
+            st = ctx.settings(name)
+            if st.enabled and ctx.caps.has(*alert.needs):
+                out += alert.build(ctx, st)
+    return out

@@ -1,0 +1,51 @@
+"""Alerts on a store's memory count: emptied, dropped, below its baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from memwatch.capabilities import Feature
+from memwatch.generators.alerts.context import StoreCtx, store_alert
+from memwatch.generators.alerts.rule import AlertRule, Settings
+from memwatch.generators.alerts.scenarios import drop_to, level, prove, timeline
+from memwatch.generators.output import go_duration
+
+MEMORIES = "memwatch_store_memories"
+
+
+@store_alert("MemoryCountZero", Feature.COUNT)
+def count_zero(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
+    r = c.rule("MemoryCountZero", f"{c.count} == 0", st,
+               f"Store {c.name} has held 0 memories for {go_duration(st.for_s)}: a "
+               "reset(), delete_all() or restore may have wiped it.")
+    level(r, c.by, [c.series(MEMORIES, 0.0)], None, [c.series(MEMORIES, 1.0)])
+    yield r
+
+
+@store_alert("MemoryCountDropped", Feature.COUNT)
+def count_dropped(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
+    window = c.window("MemoryCountDropped", st)
+    w = go_duration(window)
+    peak = f"max by (store) (max_over_time({MEMORIES}{c.sel}[{w}]))"
+    r = c.rule("MemoryCountDropped", f"({peak} - {c.count}) / {peak} >= {st.limit:g}", st,
+               f"Store {c.name} holds {{value}} fewer memories than its peak of the last "
+               f"{w}.", "ratio")
+    base = 10000.0
+    after, under = drop_to(base, st.limit)
+    tl = timeline(r, window)
+    prove(r, c.by, tl, (tl.step(MEMORIES, c.labels, base, after),), (base - after) / base,
+          (tl.step(MEMORIES, c.labels, base, under),))
+    yield r
+
+
+@store_alert("MemoryCountBelowBaseline", Feature.COUNT)
+def below_baseline(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
+    baseline = c.store.baseline
+    if not baseline:
+        return
+    r = c.rule("MemoryCountBelowBaseline", f"{c.count} < {baseline}", st,
+               f"Store {c.name} holds {{value}} memories, below its baseline of {baseline}.",
+               "count")
+    level(r, c.by, [c.series(MEMORIES, baseline - 1)], float(baseline - 1),
+          [c.series(MEMORIES, baseline)])
+    yield r
