@@ -23,11 +23,15 @@ class Feature(StrEnum):
     SIZE = "size"  # memwatch_store_size_bytes
     FRESHNESS = "freshness"  # memwatch_newest_memory_timestamp_seconds
     BACKLOG = "backlog"  # memwatch_backlog{stage}, its oldest item
-    MODELS = "models"  # memwatch_embeddings{model}
+    MODELS = "models"  # memwatch_embeddings{model} (integrity pass)
+    WITHOUT_EMBEDDING = "without_embedding"  # memwatch_memories_without_embedding (integrity)
+    DUPLICATES = "duplicates"  # memwatch_duplicate_memories (integrity pass)
+    DIMENSIONS = "dimensions"  # memwatch_embeddings_by_dimension{dimension} (integrity)
     DIMENSION = "dimension"  # memwatch_vector_dimension
     TABLE = "table"  # memwatch_table_exists: a table created lazily, dropped by reset()
     IDENTITY = "identity"  # memwatch_table_recreations_total
     HISTORY = "history"  # memwatch_history_events{event}: a record of ADDs and DELETEs
+    HARVEST = "harvest"  # the backlog is a capture spool whose lines become memories
 
 
 # The series each feature promises (a backend may add preset-specific ones beside them).
@@ -38,10 +42,14 @@ FEATURE_METRICS: dict[Feature, tuple[m.MetricDef, ...]] = {
     Feature.FRESHNESS: (m.NEWEST,),
     Feature.BACKLOG: (m.BACKLOG,),
     Feature.MODELS: (m.EMBEDDINGS,),
+    Feature.WITHOUT_EMBEDDING: (m.WITHOUT_EMBEDDING,),
+    Feature.DUPLICATES: (m.DUPLICATES,),
+    Feature.DIMENSIONS: (m.EMBEDDINGS_BY_DIMENSION,),
     Feature.DIMENSION: (m.VECTOR_DIMENSION,),
     Feature.TABLE: (m.TABLE_EXISTS,),
     Feature.IDENTITY: (m.RECREATIONS,),
     Feature.HISTORY: (m.HISTORY_EVENTS,),
+    Feature.HARVEST: (),  # a property of the BACKLOG series, no series of its own
 }
 
 

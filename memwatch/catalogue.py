@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["critical", "warning", "info"]
-Unit = Literal["ratio", "seconds", "count"]
+Unit = Literal["ratio", "seconds", "count", "stddev"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
 
@@ -24,10 +24,12 @@ class AlertDef:
     threshold: float | None = None  # meaning depends on the alert (ratio, seconds, count)
     window_seconds: float | None = None
     solution: str = ""
-    unit: Unit = "seconds"  # what the threshold measures: a ratio (0..1), seconds, a count
+    # what the threshold measures: a ratio (0..1), seconds, a count, standard deviations
+    unit: Unit = "seconds"
     # the least the measured thing must hold before the alert arms (a namespace's peak, the
     # lines a harvest drained...): keeps small numbers from paging
     min_count: float | None = None
+    enabled: bool = True  # False: rendered only where the spec turns it on
 
     @property
     def threshold_unit(self) -> Unit | None:
@@ -56,6 +58,12 @@ CATALOGUE: tuple[AlertDef, ...] = (
              threshold=0.5, window_seconds=600,
              solution="Compare with recorded deletes; look for a bulk delete or a provider "
                       "switch that dropped writes.", unit="ratio"),
+    AlertDef("MemoryNamespaceLost", "warning", 300, "memory-store",
+             "A namespace of memory store {store} lost its memories",
+             threshold=0.5, window_seconds=3600, unit="ratio", min_count=10,
+             solution="One user's, agent's or tool's memories were deleted while the store "
+                      "as a whole held (mem0 delete_all(user_id=...), a per-agent reindex): "
+                      "check who ran it and restore that namespace from backup."),
     AlertDef("MemoryDatabaseDown", "critical", 60, "database",
              "Memory store {store} is unreachable",
              solution="Check the database process, network, credentials and disk."),
@@ -73,6 +81,12 @@ CATALOGUE: tuple[AlertDef, ...] = (
              "Backlog of {store} keeps growing", threshold=100, window_seconds=1800,
              unit="count",
              solution="Ingestion is slower than capture; check the harvest job's errors."),
+    AlertDef("MemoryHarvestDropped", "warning", 300, "ingestion",
+             "A harvest of {store} stored fewer memories than it drained", threshold=0.2,
+             window_seconds=3600, unit="ratio", min_count=10,
+             solution="The capture spool was drained but the observations did not grow by "
+                      "as many: check the harvest's log for rejected lines; the archived "
+                      "spool (if kept) can be harvested again."),
     AlertDef("EmbeddingModelMixed", "warning", 300, "embeddings",
              "Memory store {store} holds vectors of more than one embedding model",
              solution="An embedding provider switch left vectors of two models mixed: "
@@ -81,6 +95,34 @@ CATALOGUE: tuple[AlertDef, ...] = (
              "Vector dimension of {store} differs from the expected one",
              solution="The embedding model changed; writes with the old dimension fail. "
                       "Align the model or migrate the table."),
+    AlertDef("EmbeddingDimensionMixed", "warning", 900, "embeddings",
+             "Memory store {store} holds vectors of more than one dimension",
+             solution="Vectors of two embedding models are stored side by side: re-embed "
+                      "the old ones with the current model or roll the provider back."),
+    AlertDef("MemoriesWithoutEmbedding", "warning", 900, "embeddings",
+             "Memories of {store} are stored without embeddings", threshold=0.05,
+             unit="ratio", min_count=10,
+             solution="The embedding provider fails or rejects the vectors (a dimension "
+                      "mismatch): these memories cannot be found by search. Fix the "
+                      "provider, then re-embed the rows without a vector."),
+    AlertDef("MemoryDuplicates", "warning", 900, "memory-store",
+             "Memory store {store} holds duplicate memories", threshold=0.1, unit="ratio",
+             min_count=10,
+             solution="The same memory is stored more than once (a spool harvested twice, a "
+                      "retried write): stop the duplicating writer, then delete the copies."),
+    AlertDef("MemoryGrowthUnusual", "warning", 900, "memory-store",
+             "Memory store {store} grew far more than usual for this hour", threshold=3,
+             unit="stddev", min_count=50,
+             solution="The last hour's growth is far above the same hour of the last 7 "
+                      "days and at least 3x the same hour a week ago: a runaway agent, a "
+                      "loop re-ingesting its spool, a bulk import. Find the writer "
+                      "(memwatch_memories by namespace)."),
+    AlertDef("MemoryLossUnusual", "warning", 900, "memory-store",
+             "Memory store {store} lost memories at an unusual hour", threshold=3,
+             unit="stddev", min_count=50,
+             solution="The store shrank in the last hour, far below what it does in the "
+                      "same hour of the last 7 days: a delete that is not the usual "
+                      "retention job. Check who deleted and restore if unintended."),
     AlertDef("MemoryStoreGrowingAbnormally", "warning", 900, "memory-store",
              "Memory store {store} grew abnormally fast", threshold=0.5, window_seconds=3600,
              solution="Look for a runaway agent writing duplicates.", unit="ratio"),
@@ -89,6 +131,18 @@ CATALOGUE: tuple[AlertDef, ...] = (
              window_seconds=3600, unit="count",
              solution="Memories disappeared that the history does not record as deleted: "
                       "suspect a reset() or an out-of-band DELETE; restore from backup."),
+    AlertDef("MemoryWritesNotStored", "critical", 600, "memory-store",
+             "Memories recorded as added to {store} were not stored", threshold=10,
+             window_seconds=3600, unit="count",
+             solution="The history records ADDs that the vector store does not hold: "
+                      "writes are dropped (an embedding dimension mismatch, a provider "
+                      "switch). Check the writer's errors; re-add the lost memories."),
+    AlertDef("MemoryHistoryMismatch", "warning", 1800, "memory-store",
+             "Memory store {store} and its history disagree", threshold=0.05,
+             unit="ratio", min_count=10,
+             solution="The live memories by the history (ADDs without a DELETE) and the "
+                      "store's count differ: rows went missing without a recorded delete, "
+                      "or the history was lost (a redeploy without its volume)."),
     AlertDef("MemoryTableRecreated", "critical", 0, "memory-store",
              "The memory table of {store} was dropped and recreated",
              solution="mem0's reset() drops and recreates the table; restore from backup "

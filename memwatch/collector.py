@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,6 +18,8 @@ from memwatch import metrics as m
 from memwatch.errors import REASONS, CollectionError, Reason
 from memwatch.exporters.base import Backend, Observation
 from memwatch.exporters.files import FilesChecker
+from memwatch.integrity import INTEGRITY_FEATURES, IntegrityRunner
+from memwatch.namespaces import NamespaceTracker
 from memwatch.secrets import redact
 from memwatch.spec import StoreBase
 
@@ -65,6 +67,11 @@ class StoreRunner:
         self._attempt: _Attempt | None = None
         self._prev_count: float | None = None
         self._identity: str | None = None
+        self.namespaces = NamespaceTracker(self.store.max_namespaces)
+        checks_integrity = self.store.capabilities().features & INTEGRITY_FEATURES
+        self.integrity = IntegrityRunner(self.store.name, self.backend,
+                                         self.store.integrity_interval) if (
+            checks_integrity and self.store.integrity_interval > 0) else None
 
     @property
     def name(self) -> str:
@@ -76,6 +83,7 @@ class StoreRunner:
         obs: Observation | None = None
         reason: Reason | None = None
         try:
+            self.backend.watch = self.namespaces.watch()
             obs = self.backend.collect()
             self.files.observe(obs)
         except CollectionError as exc:
@@ -102,6 +110,9 @@ class StoreRunner:
         if result.reason is not None:
             self.errors[result.reason] += 1
         elif result.obs is not None:
+            if result.obs.namespaces is not None:
+                result.obs.namespaces = self.namespaces.apply(result.obs.namespaces,
+                                                              result.obs.namespace_counts)
             count = result.obs.memories
             if count is not None:
                 prev = self._prev_count
@@ -119,6 +130,8 @@ class StoreRunner:
     # -- the scrape side ---------------------------------------------------------------
     def begin(self) -> _Attempt | Result:
         """Start (or join) a collection, or return a cached result under min_interval."""
+        if self.integrity is not None:
+            self.integrity.maybe_start()  # never waited for: its last result is served
         with self._lock:
             now = time.monotonic()
             last = self.last
@@ -173,7 +186,12 @@ class StoreRunner:
     def close(self) -> None:
         self.backend.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.integrity is not None:
+            self.integrity.close()
         self.backend.close()
+
+
+MetricFamily = GaugeMetricFamily | CounterMetricFamily
 
 
 def _gauge(d: m.MetricDef, help_suffix: str = "") -> GaugeMetricFamily:
@@ -202,11 +220,15 @@ class MemwatchCollector(Collector):
 
     def families(self, results: Iterable[tuple[StoreRunner, Result]]) -> Iterator[Metric]:
         note = self._cache_note
-        fam: dict[str, GaugeMetricFamily] = {
+        fam: dict[str, MetricFamily] = {
             d.name: _gauge(d, note if d.name not in (m.UP.name, m.DURATION.name,
                                                      m.LAST_SUCCESS.name) else "")
             for d in m.CONTRACT if d.type == "gauge" and d is not m.BUILD_INFO
         }
+        # counters a backend keeps itself and reports with Observation.add (recounts)
+        fam.update({d.name: CounterMetricFamily(d.name, d.help, labels=list(d.labels))
+                    for d in m.CONTRACT
+                    if d.type == "counter" and d not in (m.ERRORS, m.RECREATIONS)})
         errors = CounterMetricFamily(m.ERRORS.name, m.ERRORS.help, labels=list(m.ERRORS.labels))
         recreations = CounterMetricFamily(m.RECREATIONS.name, m.RECREATIONS.help,
                                           labels=list(m.RECREATIONS.labels))
@@ -220,25 +242,11 @@ class MemwatchCollector(Collector):
                 errors.add_metric([s, reason], count)
             if runner.backend.tracks_identity:
                 recreations.add_metric([s], runner.recreations)
-            obs = res.obs
-            if not res.up or obs is None:
-                continue  # no stale values: a failed store shows up=0 and its errors only
-            if obs.memories is not None:
-                fam[m.STORE_MEMORIES.name].add_metric([s], obs.memories)
-                fam[m.DROP_RATIO.name].add_metric([s], res.drop_ratio or 0.0)
-            for ns, n in (obs.namespaces or {}).items():
-                fam[m.MEMORIES.name].add_metric([s, ns], n)
-            if obs.newest_timestamp is not None:
-                fam[m.NEWEST.name].add_metric([s], obs.newest_timestamp)
-            if obs.size_bytes is not None:
-                fam[m.SIZE.name].add_metric([s], obs.size_bytes)
-            for stage, n in obs.backlog.items():
-                fam[m.BACKLOG.name].add_metric([s, stage], n)
-            for stage, ts in obs.backlog_oldest.items():
-                fam[m.BACKLOG_OLDEST.name].add_metric([s, stage], ts)
-            for name, labels, value in obs.extra:
-                d = m.BY_NAME[name]
-                fam[name].add_metric([s, *(labels[k] for k in d.labels[1:])], value)
+            if runner.integrity is not None:
+                _integrity_series(fam, s, runner.integrity, res.up)
+            if res.up and res.obs is not None:
+                _observed_series(fam, s, res)
+            # else no stale values: a failed store shows up=0 and its errors only
         build = _gauge(m.BUILD_INFO)
         build.add_metric([__version__], 1.0)
         yield build
@@ -246,3 +254,45 @@ class MemwatchCollector(Collector):
         yield errors
         if recreations.samples:
             yield recreations
+
+
+def _observed_series(fam: Mapping[str, MetricFamily], s: str, res: Result) -> None:
+    obs = res.obs
+    assert obs is not None
+    if obs.memories is not None:
+        fam[m.STORE_MEMORIES.name].add_metric([s], obs.memories)
+        fam[m.DROP_RATIO.name].add_metric([s], res.drop_ratio or 0.0)
+    for ns, n in (obs.namespaces or {}).items():
+        fam[m.MEMORIES.name].add_metric([s, ns], n)
+    if obs.newest_timestamp is not None:
+        fam[m.NEWEST.name].add_metric([s], obs.newest_timestamp)
+    if obs.size_bytes is not None:
+        fam[m.SIZE.name].add_metric([s], obs.size_bytes)
+    for stage, n in obs.backlog.items():
+        fam[m.BACKLOG.name].add_metric([s, stage], n)
+    for stage, ts in obs.backlog_oldest.items():
+        fam[m.BACKLOG_OLDEST.name].add_metric([s, stage], ts)
+    _extra(fam, s, obs)
+
+
+def _extra(fam: Mapping[str, MetricFamily], s: str, obs: Observation) -> None:
+    for name, labels, value in obs.extra:
+        d = m.BY_NAME[name]
+        fam[name].add_metric([s, *(labels[k] for k in d.labels[1:])], value)
+
+
+def _integrity_series(fam: Mapping[str, MetricFamily], s: str, run: IntegrityRunner,
+                      up: bool) -> None:
+    """The last successful integrity pass, while the store is up (no stale values for a
+    store that cannot be reached), and the pass's own health always."""
+    with run.lock:
+        last, at, duration = run.last, run.last_success_at, run.duration
+        errors = dict(run.errors)
+    for reason, count in errors.items():
+        fam[m.INTEGRITY_ERRORS.name].add_metric([s, reason], count)
+    if at is not None:
+        fam[m.INTEGRITY_LAST_SUCCESS.name].add_metric([s], at)
+    if duration is not None:
+        fam[m.INTEGRITY_DURATION.name].add_metric([s], duration)
+    if up and last is not None:
+        _extra(fam, s, last)

@@ -29,6 +29,11 @@ def _m(name: str, type_: MetricType, labels: tuple[str, ...], help_: str) -> Met
     return MetricDef(name, type_, labels, help_)
 
 
+# said in the HELP of every series the integrity pass reports (memwatch/integrity.py)
+_INTEGRITY_NOTE = (" From the integrity pass, run every integrity_interval (default 10m); "
+                   "the last result is served in between (see "
+                   "memwatch_integrity_last_success_timestamp_seconds).")
+
 UP = _m("memwatch_up", "gauge", ("store", "backend"),
         "1 if the last collection from the store succeeded, 0 otherwise.")
 STORE_MEMORIES = _m("memwatch_store_memories", "gauge", ("store",),
@@ -61,9 +66,26 @@ ARCHIVED = _m("memwatch_archived_memories", "gauge", ("store",),
               "Soft-archived memory records (kept in the store, excluded from the count).")
 EMBEDDINGS = _m("memwatch_embeddings", "gauge", ("store", "model"),
                 "Stored embedding vectors per embedding model; a second model appearing "
-                "signals a provider switch.")
+                "signals a provider switch." + _INTEGRITY_NOTE)
 WITHOUT_EMBEDDING = _m("memwatch_memories_without_embedding", "gauge", ("store",),
-                       "Memory records that have no embedding vector.")
+                       "Memory records that have no embedding vector (an embedding provider "
+                       "failing, a dimension mismatch)." + _INTEGRITY_NOTE)
+DUPLICATES = _m("memwatch_duplicate_memories", "gauge", ("store",),
+                "Memory records whose content repeats an earlier record's within the same "
+                "namespace (the copies beyond the first: a spool harvested twice)."
+                + _INTEGRITY_NOTE)
+EMBEDDINGS_BY_DIMENSION = _m("memwatch_embeddings_by_dimension", "gauge",
+                             ("store", "dimension"),
+                             "Stored embedding vectors per vector dimension; more than one "
+                             "dimension means vectors of two models are mixed." + _INTEGRITY_NOTE)
+INTEGRITY_LAST_SUCCESS = _m("memwatch_integrity_last_success_timestamp_seconds", "gauge",
+                            ("store",), "Unix time the last integrity pass of the store "
+                                        "finished successfully.")
+INTEGRITY_DURATION = _m("memwatch_integrity_duration_seconds", "gauge", ("store",),
+                        "How long the last successful integrity pass took.")
+INTEGRITY_ERRORS = _m("memwatch_integrity_errors", "counter", ("store", "reason"),
+                      "Failed integrity passes by reason (the reasons of "
+                      "memwatch_collection_errors_total).")
 VECTOR_DIMENSION = _m("memwatch_vector_dimension", "gauge", ("store",),
                       "Dimension of the stored vectors (the vector column's type, or the "
                       "newest embedding's).")
@@ -74,6 +96,10 @@ TABLE_EXISTS = _m("memwatch_table_exists", "gauge", ("store",),
 RECREATIONS = _m("memwatch_table_recreations", "counter", ("store",),
                  "Times the memory table was seen dropped and recreated (its identity, the "
                  "PostgreSQL OID, changed), as mem0's reset() does.")
+RECOUNTS = _m("memwatch_recounts", "counter", ("store",),
+              "Exact count(*) runs of a PostgreSQL count: estimate store: the cumulative "
+              "statistics disagreed with the planner's estimate (a delete it has not seen, "
+              "a statistics reset), a standby's periodic count, or a table never analyzed.")
 EPISODIC_EVENTS = _m("memwatch_episodic_events", "gauge", ("store", "scope"),
                      "openclaw-mem episodic events by scope.")
 HISTORY_EVENTS = _m("memwatch_history_events", "gauge", ("store", "event"),
@@ -119,7 +145,9 @@ COLLECTION_NEWEST = _m("memwatch_collection_newest_timestamp_seconds", "gauge",
 CONTRACT: tuple[MetricDef, ...] = (
     UP, STORE_MEMORIES, MEMORIES, DROP_RATIO, NEWEST, BACKLOG, BACKLOG_OLDEST, SIZE,
     DURATION, ERRORS, LAST_SUCCESS, BUILD_INFO, ARCHIVED, EMBEDDINGS, WITHOUT_EMBEDDING,
-    VECTOR_DIMENSION, VECTOR_DIMENSION_EXPECTED, TABLE_EXISTS, RECREATIONS,
+    DUPLICATES, EMBEDDINGS_BY_DIMENSION, INTEGRITY_LAST_SUCCESS, INTEGRITY_DURATION,
+    INTEGRITY_ERRORS, VECTOR_DIMENSION, VECTOR_DIMENSION_EXPECTED, TABLE_EXISTS, RECREATIONS,
+    RECOUNTS,
     EPISODIC_EVENTS, HISTORY_EVENTS, FILES, FILES_SIZE, FILES_NEWEST,
     MEMORIES_BY_SCOPE, CHUNKS, INGEST_RUNS, INGEST_ITEMS_FAILED, RELEVANCE_RUNS,
     RELEVANCE_DEGRADED_RATIO, RELEVANCE_LATENCY, COLLECTION_DOCUMENTS, COLLECTION_NEWEST,

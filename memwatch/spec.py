@@ -76,6 +76,9 @@ class StoreBase(Model):
         0.0, description="Serve the last result for this long instead of querying again."
     )
     max_namespaces: int = Field(100, ge=1, le=10000)
+    integrity_interval: Annotated[Seconds, Field(ge=0, le=7 * 86400)] = Field(
+        600.0, description="How often the integrity pass (memories without an embedding, "
+                           "duplicates, models and dimensions) runs; 0 turns it off.")
     files: tuple[FilesCheck, ...] = ()
     baseline: int | None = Field(
         None, ge=1, description="Alert (info) when the count stays below this many memories.")
@@ -138,7 +141,9 @@ class OpenclawMemStore(StoreBase, SqliteSource):
         return Capabilities(
             "sqlite", "memwatch.exporters.sqlite:OpenclawMemBackend",
             features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
-                     Feature.MODELS, Feature.DIMENSION, *([Feature.BACKLOG] if self.spool else [])),
+                     Feature.MODELS, Feature.DIMENSION, Feature.WITHOUT_EMBEDDING,
+                     Feature.DUPLICATES, Feature.DIMENSIONS,
+                     *([Feature.BACKLOG, Feature.HARVEST] if self.spool else [])),
             backlog_stages=("spool", "processing") if self.spool else ())
 
 
@@ -164,14 +169,20 @@ class Mem0PgvectorStore(StoreBase, PostgresSource):
     namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
     expected_dimension: int | None = Field(None, ge=1, le=65536)
     count: CountMode = "exact"
+    recount_bound: float = Field(
+        0.02, gt=0, lt=1, description="count: estimate: count exactly when the table's "
+        "statistics and the planner's estimate disagree by more than this ratio.")
     history_store: StoreName | None = Field(
-        None, description="A mem0-history store whose DELETE events explain drops here.")
+        None, description="A mem0-history store whose events this store's count must match "
+                          "(MemoryLossUnexplained, MemoryWritesNotStored, "
+                          "MemoryHistoryMismatch).")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             "postgresql", "memwatch.exporters.postgres:Mem0PgvectorBackend",
             features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
-                     Feature.DIMENSION, Feature.TABLE, Feature.IDENTITY),
+                     Feature.DIMENSION, Feature.TABLE, Feature.IDENTITY,
+                     Feature.WITHOUT_EMBEDDING, Feature.DUPLICATES, Feature.DIMENSIONS),
             mem0_compat=True)
 
 
@@ -212,6 +223,10 @@ class SqlStore(StoreBase):
     timestamp_format: Literal["iso", "unix_seconds", "unix_milliseconds"] = "iso"
     filter: tuple[Condition, ...] = ()
     count: CountMode = "exact"
+    recount_bound: float = Field(
+        0.02, gt=0, lt=1, description="count: estimate: count exactly when the table's "
+        "statistics and the planner's estimate disagree by more than this ratio (no effect "
+        "with count: exact or backend sqlite).")
 
     @model_validator(mode="after")
     def _source(self) -> SqlStore:
@@ -335,12 +350,17 @@ class Mem0MongoStore(StoreBase, MongoSource):
     collection: MongoCollection = "mem0"
     namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
     count: CountMode = "exact"
+    history_store: StoreName | None = Field(
+        None, description="A mem0-history store whose events this store's count must match "
+                          "(MemoryLossUnexplained, MemoryWritesNotStored, "
+                          "MemoryHistoryMismatch).")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             "mongodb", "memwatch.exporters.mongodb:Mem0MongoBackend",
             features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
-                     Feature.TABLE),
+                     Feature.TABLE, Feature.WITHOUT_EMBEDDING, Feature.DUPLICATES,
+                     Feature.DIMENSIONS),
             mem0_compat=True)
 
 
@@ -435,6 +455,7 @@ class Defaults(Model):
     timeout: Timeout = 5.0
     min_interval: Annotated[Seconds, Field(ge=0, le=86400)] = 0.0
     max_namespaces: int = Field(100, ge=1, le=10000)
+    integrity_interval: Annotated[Seconds, Field(ge=0, le=7 * 86400)] = 600.0
 
 
 class ExporterSettings(Model):

@@ -42,7 +42,9 @@ class Runbook(Model):
 
 
 class AlertOverride(Model):
-    enabled: bool = True
+    enabled: bool | None = Field(
+        None, description="Turn the alert off (or on, for those off by default); the "
+                          "store's setting wins over the alerts section's.")
     severity: Severity | None = None
     for_: Annotated[Seconds, Field(ge=0, le=86400)] | None = Field(None, alias="for")
     threshold: float | None = Field(None, description="Alert-specific: a ratio, seconds, "

@@ -80,6 +80,13 @@ class Scrape:
         return self.data.get((name, frozenset(labels.items())))
 
 
+def run_integrity(exp: Exporter) -> None:
+    """Run every store's integrity pass now and wait for it: the next scrape serves it."""
+    for runner in exp.collector.runners:
+        if runner.integrity is not None:
+            runner.integrity.run_now()
+
+
 def assert_features(exp: Exporter, store_name: str) -> None:
     """The store's declared features (its spec class's `capabilities()`) are exactly the
     feature series its backend exported on a scrape: each promised family is there, and no
@@ -89,6 +96,7 @@ def assert_features(exp: Exporter, store_name: str) -> None:
 
     store = next(r for r in exp.collector.runners if r.name == store_name).store
     caps = store.capabilities()
+    run_integrity(exp)
     exported = {name for fam in exp.registry.collect() for s in fam.samples
                 for name in [s.name] if s.labels.get("store") == store_name}
     for feature, metrics in FEATURE_METRICS.items():

@@ -14,6 +14,7 @@ from memwatch.catalogue import ALERT_NAMES
 from memwatch.exporters.base import Backend
 from memwatch.exporters.registry import backend_class
 from memwatch.generators.alerts import STORE_ALERTS
+from memwatch.generators.alerts.anomaly import anomaly_rules
 from memwatch.generators.alerts.host import exporter_rules, ram_rules
 from memwatch.spec import Store, StoreBase, load_spec, parse_spec, presets
 
@@ -55,6 +56,7 @@ def test_declared_backend_is_the_class_that_collects(key: str) -> None:
     # the table-recreation counter is exported exactly where the feature is declared
     assert cls.tracks_identity == (Feature.IDENTITY in caps.features)
     assert bool(caps.backlog_stages) == (Feature.BACKLOG in caps.features)
+    assert Feature.HARVEST not in caps.features or Feature.BACKLOG in caps.features
     assert caps.features <= set(Feature)
 
 
@@ -82,7 +84,8 @@ def test_store_alerts_follow_the_features() -> None:
 
 def test_every_catalogue_alert_has_one_builder() -> None:
     spec = load_spec(ROOT / "examples" / "monitoring.yaml")
-    elsewhere = {r.alert for r in (*exporter_rules(spec), *ram_rules(spec))} | {
+    elsewhere = {r.alert for r in (*exporter_rules(spec), *ram_rules(spec),
+                                   *anomaly_rules(spec))} | {
         "ProcessMemoryUsageHigh", "ProcessMemoryExhaustionPredicted"}
     assert set(STORE_ALERTS) | elsewhere == set(ALERT_NAMES)
     assert not set(STORE_ALERTS) & elsewhere

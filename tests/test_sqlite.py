@@ -16,7 +16,14 @@ from memwatch.demo import openclaw_store as oc
 from memwatch.errors import CollectionError
 from memwatch.exporters.base import Observation
 from memwatch.exporters.sqlite import SqliteBackend
-from tests.helpers import Scrape, assert_features, exporter_for, samples, value
+from tests.helpers import (
+    Scrape,
+    assert_features,
+    exporter_for,
+    run_integrity,
+    samples,
+    value,
+)
 
 T0 = datetime(2026, 11, 20, 7, 3, 41, tzinfo=UTC)
 TOOLS = ["web_search"] * 9 + ["read_file"] * 5 + ["exec"] * 3 + ["memory_store"] * 2 + [None]
@@ -66,6 +73,7 @@ def spec(db: Path, extra: str = "") -> str:
 def test_openclaw_exact_values(openclaw: tuple[Path, sqlite3.Connection, dict]) -> None:
     db, _, expect = openclaw
     with exporter_for(spec(db)) as exp:
+        run_integrity(exp)  # models and the embedding coverage come from the integrity pass
         assert value(exp, "memwatch_up", store="oc", backend="sqlite") == 1
         assert value(exp, "memwatch_store_memories", store="oc") == expect["active"]
         assert value(exp, "memwatch_archived_memories", store="oc") == expect["archived"]
@@ -77,6 +85,10 @@ def test_openclaw_exact_values(openclaw: tuple[Path, sqlite3.Connection, dict]) 
         assert by_ns == want
         emb = {dict(k)["model"]: v for k, v in samples(exp, "memwatch_embeddings").items()}
         assert emb == {"text-embedding-3-small": 12, "nomic-embed-text": 4}
+        dims = {dict(k)["dimension"]: v
+                for k, v in samples(exp, "memwatch_embeddings_by_dimension").items()}
+        assert dims == {"1536": 12, "768": 4}
+        assert value(exp, "memwatch_duplicate_memories", store="oc") == 0
         assert value(exp, "memwatch_vector_dimension", store="oc") == 768  # the newest one
         assert value(exp, "memwatch_vector_dimension_expected", store="oc") == 1536
         assert value(exp, "memwatch_memories_without_embedding", store="oc") == \

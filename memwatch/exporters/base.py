@@ -22,6 +22,9 @@ class Observation:
     identity: str | None = None
     # Preset-specific series: (metric name from memwatch.metrics, labels beyond `store`, value).
     extra: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+    # Exact counts of the namespaces the collector asked about (Backend.watch); a watched
+    # name missing here holds nothing. None: this collection could not count them.
+    namespace_counts: dict[str, float] | None = None
 
     def add(self, metric: str, value: float, **labels: str) -> None:
         if metric not in BY_NAME:
@@ -48,10 +51,18 @@ class Backend(ABC):
 
     kind: str  # the `backend` label: sqlite, postgresql, mongodb, files
     tracks_identity = False  # True where Observation.identity is set (table recreations)
+    # Namespaces whose exact counts the next collect() should report in
+    # Observation.namespace_counts, even outside the largest (set by the collector).
+    watch: frozenset[str] = frozenset()
 
     @abstractmethod
     def collect(self) -> Observation:
         """Query the store; raise CollectionError with a reason on failure."""
+
+    def integrity(self) -> Observation:
+        """The integrity pass (memwatch/integrity.py): series of the store's integrity
+        features, bounded by its timeout, safe to run beside collect()."""
+        raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
 
     def cancel(self) -> None:  # noqa: B027 - optional hook: interrupt a running collect()
         """Interrupt a collection that outlived its timeout (best effort)."""

@@ -23,7 +23,8 @@ import math
 import threading
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -216,10 +217,21 @@ class MongoBackend(Backend):
         return max(self.timeout - SELECTION_SLACK, self.timeout / 2)
 
     def collect(self) -> Observation:
+        return self._bounded(self.query)
+
+    def integrity(self) -> Observation:
+        return self._bounded(self.integrity_query)
+
+    def integrity_query(self, client: MongoClient[Doc]) -> Observation:
+        raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
+
+    def _bounded(self, run: Callable[[MongoClient[Doc]], Observation]) -> Observation:
+        """`run` within the store's timeout (the client is thread-safe: an integrity pass
+        runs beside a collection), its driver errors classified."""
         client = self.client()
         try:
             with pymongo.timeout(self.budget):
-                return self.query(client)
+                return run(client)
         except CollectionError:
             raise
         except (PyMongoError, BSONError) as exc:  # BSONError: a document it cannot decode
@@ -276,10 +288,10 @@ class MongoBackend(Backend):
         docs = coll.find({}, projection).sort([("$natural", -1)]).limit(TAIL_DOCS)
         return newest_of(get_path(d, f) for d in docs for f in fields)
 
-    @staticmethod
-    def grouped(coll: Collection[Doc], key: Any, times: tuple[str, ...], match: Doc,
-                cap: int) -> tuple[float, list[tuple[str | None, float]], list[Any]]:
-        """One scan: (total, the `cap` largest groups, candidates for the newest time).
+    def grouped(self, coll: Collection[Doc], key: Any, times: tuple[str, ...], match: Doc,
+                cap: int) -> Grouped:
+        """One scan: the total, the `cap` largest groups, candidates for the newest time
+        and the counts of the watched namespaces (`Backend.watch`).
 
         ISO strings compare as text, which is chronological only among strings with the
         same UTC offset: the maximum is taken per offset (per type for non-strings) and
@@ -291,13 +303,20 @@ class MongoBackend(Backend):
         }
         for i, f in enumerate(times):
             facets[f"t{i}"] = [{"$group": {"_id": _offset_key(f), "t": {"$max": f"${f}"}}}]
+        watched = _watched_match(key, self.watch)
+        if watched is not None:
+            facets["watched"] = [{"$match": watched},
+                                 {"$group": {"_id": key, "n": {"$sum": 1}}}]
         pipeline: list[Doc] = [{"$match": match}] if match else []
         pipeline.append({"$facet": facets})
         out = next(iter(coll.aggregate(pipeline)), None) or {}
         whole = (out.get("all") or [{}])[0]
-        top = [(label(g.get("_id")), float(g.get("n", 0))) for g in out.get("top") or []]
-        candidates = [g.get("t") for i in range(len(times)) for g in out.get(f"t{i}") or []]
-        return float(whole.get("n", 0) or 0), top, candidates
+        return Grouped(
+            total=float(whole.get("n", 0) or 0),
+            top=[(label(g.get("_id")), float(g.get("n", 0))) for g in out.get("top") or []],
+            candidates=[g.get("t") for i in range(len(times)) for g in out.get(f"t{i}") or []],
+            watched={label(g.get("_id")) or m.NO_NAMESPACE: float(g.get("n", 0))
+                     for g in out.get("watched") or []} if watched is not None else {})
 
     @staticmethod
     def sampled(coll: Collection[Doc], key: Any, total: float
@@ -312,16 +331,37 @@ class MongoBackend(Backend):
 
     def counted_groups(self, coll: Collection[Doc], key: Any, estimate: bool, cap: int,
                        times: tuple[str, ...] = (), match: Doc | None = None
-                       ) -> tuple[float, list[tuple[str | None, float]], float | None]:
-        """(total, groups, newest) exactly, or by estimate for a large collection."""
+                       ) -> tuple[float, list[tuple[str | None, float]], float | None,
+                                  dict[str, float] | None]:
+        """(total, groups, newest, watched counts) exactly, or by estimate for a large
+        collection (a sample: no watched counts)."""
         if estimate:
             total = float(coll.estimated_document_count())
             if total > SAMPLE_DOCS:
                 groups = self.sampled(coll, key, total)
                 newest = self.tail_newest(coll, times) if times else None
-                return total, groups, newest
-        total, top, maxima = self.grouped(coll, key, times, match or {}, cap)
-        return total, top, newest_of(maxima)
+                return total, groups, newest, None
+        g = self.grouped(coll, key, times, match or {}, cap)
+        return g.total, g.top, newest_of(g.candidates), g.watched
+
+
+@dataclass
+class Grouped:
+    total: float
+    top: list[tuple[str | None, float]]
+    candidates: list[Any]
+    watched: dict[str, float]
+
+
+def _watched_match(key: Any, names: frozenset[str]) -> Doc | None:
+    """A $match for the documents of the watched namespaces, when `key` is a plain field
+    (`$payload.user_id`); `__none__` stands for a missing or null field."""
+    if not names or not isinstance(key, str) or not key.startswith("$"):
+        return None
+    values: list[Any] = sorted(n for n in names if n != m.NO_NAMESPACE)
+    if m.NO_NAMESPACE in names:
+        values.append(None)  # matches null and missing
+    return {key[1:]: {"$in": values}}
 
 
 def _close_quietly(client: MongoClient[Doc]) -> None:
@@ -344,13 +384,42 @@ class Mem0MongoBackend(MongoBackend):
         exists = bool(db.list_collection_names(filter={"name": s.collection}))
         coll = db[s.collection]
         cap = s.max_namespaces
-        total, groups, newest = self.counted_groups(
+        total, groups, newest, watched = self.counted_groups(
             coll, f"$payload.{s.namespace}", s.count == "estimate", cap,
             times=("payload.created_at", "payload.updated_at"))
         obs = Observation(memories=total, namespaces=cap_namespaces(groups, total, cap),
                           newest_timestamp=newest, size_bytes=self.size_of_collection(
-                              db, s.collection))
+                              db, s.collection), namespace_counts=watched)
         obs.add(m.TABLE_EXISTS.name, 1 if exists else 0)
+        return obs
+
+    def integrity_query(self, client: MongoClient[Doc]) -> Observation:
+        """Documents without an embedding, duplicates (the same `payload.hash`, mem0's md5
+        of the text, for the same user) and the embeddings' lengths, in one scan."""
+        s = self.store
+        key = {"ns": f"$payload.{s.namespace}", "h": "$payload.hash"}
+        one: Doc = {"$sum": 1}
+        facets: Doc = {
+            "missing": [{"$match": {"$or": [{"embedding": None}, {"embedding": []}]}},
+                        {"$group": {"_id": None, "n": one}}],
+            "dups": [{"$match": {"payload.hash": {"$type": "string"}}},
+                     {"$group": {"_id": key, "n": one}}, {"$match": {"n": {"$gt": 1}}},
+                     {"$group": {"_id": None, "n": {"$sum": {"$subtract": ["$n", 1]}}}}],
+            "dims": [{"$match": {"embedding": {"$type": "array"}}},
+                     {"$group": {"_id": {"$size": "$embedding"}, "n": one}}],
+        }
+        coll = client[s.database][s.collection]
+        out = next(iter(coll.aggregate([{"$facet": facets}])), None) or {}
+
+        def total(facet: str) -> float:
+            return float(sum(g.get("n", 0) for g in out.get(facet) or []))
+
+        obs = Observation()
+        obs.add(m.WITHOUT_EMBEDDING.name, total("missing"))
+        obs.add(m.DUPLICATES.name, total("dups"))
+        for g in out.get("dims") or []:
+            if g.get("n"):
+                obs.add(m.EMBEDDINGS_BY_DIMENSION.name, g["n"], dimension=str(g.get("_id")))
         return obs
 
 
@@ -368,13 +437,14 @@ class MongoCustomBackend(MongoBackend):
         cap = s.max_namespaces
         key = f"${s.namespace}" if s.namespace else None
         times = (s.timestamp,) if s.timestamp else ()
-        total, groups, newest = self.counted_groups(
+        total, groups, newest, watched = self.counted_groups(
             coll, key, s.count == "estimate", cap, times=times, match=dict(s.filter))
         return Observation(
             memories=total,
             namespaces=cap_namespaces(groups, total, cap) if s.namespace else None,
             newest_timestamp=newest,
             size_bytes=self.size_of_collection(db, s.collection),
+            namespace_counts=watched,
         )
 
 
@@ -479,6 +549,8 @@ class ClawMongoBackend(MongoBackend):
         total = float(sum(agents.values()))
         obs.memories = total
         obs.namespaces = cap_namespaces(list(agents.items()), total, s.max_namespaces)
+        if s.count == "exact":  # every agent was counted: a watched one missing here is 0
+            obs.namespace_counts = {a or m.NO_NAMESPACE: n for a, n in agents.items()}
         obs.newest_timestamp = max(newest) if newest else None
         obs.backlog = backlog
         obs.backlog_oldest = oldest
@@ -539,7 +611,7 @@ class ClawMongoBackend(MongoBackend):
                obs: Observation) -> None:
         statuses: Tally = tally(CHUNK_STATUSES)
         for name, _ in colls:
-            _, groups, _ = self.counted_groups(db[name], "$status",
+            _, groups, _, _ = self.counted_groups(db[name], "$status",
                                                self.store.count == "estimate", 10_000)
             for status, n in groups:
                 statuses[status] += n

@@ -8,11 +8,13 @@ from the store's timeout, so a lock held on the table cannot hang a scrape.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import re
 import threading
+import time
 from abc import abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors as pgerr
@@ -21,12 +23,30 @@ from memwatch import metrics as m
 from memwatch import secrets
 from memwatch.errors import CollectionError, SecretError
 from memwatch.exporters.base import Backend, Observation, cap_namespaces
+from memwatch.exporters.recount import Anchor, Reading, RecountPolicy
 from memwatch.exporters.sqlbuild import PG_ISO_GUARD, SqlBuilder, ident
 from memwatch.spec import Mem0PgvectorStore, PostgresSource, SqlStore
 
 # Estimate mode: rows sampled for namespace counts, heap pages read for freshness.
 SAMPLE_ROWS = 20_000
 TAIL_PAGES = 256
+
+log = logging.getLogger("memwatch.exporters.postgres")
+
+
+class Relation(NamedTuple):
+    """The memory table from the catalog, with its cumulative statistics."""
+
+    oid: int
+    reltuples: float
+    relpages: int
+    heap_bytes: int
+    total_bytes: int
+    block: int
+    live: int  # n_live_tup
+    inserted: int  # n_tup_ins
+    deleted: int  # n_tup_del
+    standby: bool  # pg_is_in_recovery(): these statistics never move
 
 
 def classify(exc: Exception) -> CollectionError:
@@ -58,11 +78,18 @@ def classify(exc: Exception) -> CollectionError:
 class PostgresBackend(Backend):
     kind = "postgresql"
 
-    def __init__(self, source: PostgresSource, timeout: float) -> None:
+    def __init__(self, source: PostgresSource, timeout: float, name: str = "",
+                 recount_bound: float = 0.02) -> None:
         self.source = source
         self.timeout = timeout
+        self.name = name
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        # count: estimate: the last exact count, for the table OID it was taken on
+        self.policy = RecountPolicy(recount_bound)
+        self.anchor: tuple[int, Anchor] | None = None
+        self.recounts = 0
+        self._standby_logged = False
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
@@ -133,19 +160,78 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         self._drop()
 
+    def integrity(self) -> Observation:
+        """The integrity pass on a connection of its own (a scrape may be collecting on
+        the other), read-only, under the same statement_timeout; closed afterwards: it
+        runs every integrity_interval, not every scrape."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                return self.integrity_query(cur)
+        except Exception as exc:
+            raise classify(exc) from None
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+    def integrity_query(self, cur: psycopg.Cursor[Any]) -> Observation:
+        raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
+
     @abstractmethod
     def query(self, cur: psycopg.Cursor[Any]) -> Observation: ...
 
+    @abstractmethod
+    def count_exact(self, cur: psycopg.Cursor[Any]) -> float:
+        """count(*) of what the store counts (estimate mode's recount)."""
+
     @staticmethod
-    def relation(cur: psycopg.Cursor[Any], schema: str, table: str) -> tuple[Any, ...] | None:
-        """(oid, reltuples, relpages, heap bytes, total bytes, block size) or None."""
+    def relation(cur: psycopg.Cursor[Any], schema: str, table: str) -> Relation | None:
+        # the pg_stat_get_* functions behind pg_stat_user_tables, without its joins
         cur.execute(
             "SELECT c.oid, c.reltuples, c.relpages, pg_relation_size(c.oid), "
-            "pg_total_relation_size(c.oid), current_setting('block_size')::int "
+            "pg_total_relation_size(c.oid), current_setting('block_size')::int, "
+            "pg_stat_get_live_tuples(c.oid), pg_stat_get_tuples_inserted(c.oid), "
+            "pg_stat_get_tuples_deleted(c.oid), pg_is_in_recovery() "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
             (schema, table))
-        return cur.fetchone()
+        row = cur.fetchone()
+        return None if row is None else Relation(*row)
+
+    def estimated_total(self, cur: psycopg.Cursor[Any], rel: Relation) -> float | None:
+        """estimate mode's count: the planner's movement since the last exact count, or
+        one exact count when the statistics say the planner missed a change. None for a
+        table never analyzed: the caller counts exactly (a recount too)."""
+        estimate = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes,
+                                         rel.block)
+        if estimate is None:
+            self.anchor = None
+            self.recounts += 1
+            return None
+        reading = Reading(estimate, rel.live, rel.inserted, rel.deleted, rel.standby,
+                          time.monotonic())
+        if rel.standby and not self._standby_logged:
+            self._standby_logged = True
+            log.warning("count: estimate on a standby, whose statistics never move: the "
+                        "planner's estimate, counted exactly at most every "
+                        f"{self.policy.standby_seconds:.0f} s", extra={"store": self.name})
+        anchor = self.anchor[1] if self.anchor and self.anchor[0] == rel.oid else None
+        decision = self.policy.decide(anchor, reading)
+        if decision.recount is None:
+            self.anchor = None if decision.anchor is None else (rel.oid, decision.anchor)
+            return decision.value
+        start = time.monotonic()
+        total = self.count_exact(cur)
+        self.recounts += 1
+        self.anchor = (rel.oid, self.policy.anchor(total, reading))
+        log.info("estimate recounted", extra={
+            "store": self.name, "reason": decision.recount, "estimate": estimate,
+            "count": total, "seconds": round(time.monotonic() - start, 3)})
+        return total
+
+    def report_recounts(self, obs: Observation, estimating: bool) -> None:
+        if estimating:
+            obs.add(m.RECOUNTS.name, self.recounts)
 
     @staticmethod
     def planner_estimate(reltuples: float, relpages: int, heap_bytes: int,
@@ -195,33 +281,37 @@ class Mem0PgvectorBackend(PostgresBackend):
     tracks_identity = True
 
     def __init__(self, store: Mem0PgvectorStore) -> None:
-        super().__init__(store, store.timeout)
+        super().__init__(store, store.timeout, store.name, store.recount_bound)
         self.store = store
         self.table = f"{ident(store.schema_)}.{ident(store.table)}"
+
+    def count_exact(self, cur: psycopg.Cursor[Any]) -> float:
+        cur.execute(f"SELECT count(*) FROM {self.table}")
+        row = cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     def query(self, cur: psycopg.Cursor[Any]) -> Observation:
         s = self.store
         rel = self.relation(cur, s.schema_, s.table)
+        estimating = s.count == "estimate"
         if rel is None:  # mem0 creates the table lazily and reset() drops it: zero memories
             obs = Observation(memories=0.0, namespaces={}, size_bytes=0.0)
             obs.add(m.TABLE_EXISTS.name, 0)
             self._expected(obs)
+            self.report_recounts(obs, estimating)
             return obs
-        oid, reltuples, relpages, heap_bytes, total_bytes, block = rel
-        cur.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                    "WHERE attrelid = %s AND attname = 'vector' AND NOT attisdropped", (oid,))
-        vtype = cur.fetchone()
-        estimate = (self.planner_estimate(reltuples, relpages, heap_bytes, block)
-                    if s.count == "estimate" else None)
-        if estimate is None:
+        dimension = self._declared_dimension(cur, rel.oid)
+        total = self.estimated_total(cur, rel) if estimating else None
+        if total is None:
             obs = self._exact(cur)
         else:
-            obs = self._estimated(cur, estimate, heap_bytes // block)
-        obs.size_bytes = float(total_bytes)
-        obs.identity = str(oid)
+            obs = self._estimated(cur, total, rel.heap_bytes // rel.block)
+        self.report_recounts(obs, estimating)
+        obs.size_bytes = float(rel.total_bytes)
+        obs.identity = str(rel.oid)
         obs.add(m.TABLE_EXISTS.name, 1)
-        if vtype and (dim := _DIMENSION.search(vtype[0] or "")):
-            obs.add(m.VECTOR_DIMENSION.name, int(dim.group(1)))
+        if dimension is not None:
+            obs.add(m.VECTOR_DIMENSION.name, dimension)
         self._expected(obs)
         return obs
 
@@ -230,23 +320,69 @@ class Mem0PgvectorBackend(PostgresBackend):
             obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
 
     def _exact(self, cur: psycopg.Cursor[Any]) -> Observation:
-        """One scan: per-namespace counts and newest, with totals as window aggregates."""
+        """One scan: the largest namespaces, the total and the newest, plus the exact
+        counts of the namespaces the collector watches (memwatch/namespaces.py)."""
         cap = self.store.max_namespaces
         groups = _newest_candidates(self.table, "payload->>%s AS ns, ")
         cur.execute(
-            f"WITH g AS ({groups}), per_ns AS (SELECT ns, sum(n) AS n FROM g GROUP BY ns) "
-            f"SELECT ns, n, (SELECT sum(n) FROM per_ns), (SELECT {_NEWEST} FROM g) "
-            f"FROM per_ns ORDER BY n DESC, ns LIMIT %s", (self.store.namespace, cap))
+            f"WITH g AS ({groups}), per_ns AS (SELECT ns, sum(n) AS n FROM g GROUP BY ns), "
+            f"top AS (SELECT ns, n FROM per_ns ORDER BY n DESC, ns LIMIT %s) "
+            f"SELECT false, ns, n, (SELECT sum(n) FROM per_ns), (SELECT {_NEWEST} FROM g) "
+            f"FROM top UNION ALL SELECT true, ns, n, NULL, NULL FROM per_ns "
+            f"WHERE coalesce(nullif(ns, ''), %s) = ANY(%s)",
+            (self.store.namespace, cap, m.NO_NAMESPACE, sorted(self.watch)))
         rows = cur.fetchall()
-        if not rows:
-            return Observation(memories=0.0, namespaces={})
-        total = float(rows[0][2])
-        newest = rows[0][3]
+        top = [r for r in rows if not r[0]]
+        watched = {(r[1] or m.NO_NAMESPACE): float(r[2]) for r in rows if r[0]}
+        if not top:
+            return Observation(memories=0.0, namespaces={}, namespace_counts=watched)
+        total = float(top[0][3])
+        newest = top[0][4]
         return Observation(
             memories=total,
-            namespaces=cap_namespaces([(r[0], float(r[1])) for r in rows], total, cap),
+            namespaces=cap_namespaces([(r[1], float(r[2])) for r in top], total, cap),
             newest_timestamp=None if newest is None else newest.timestamp(),
+            namespace_counts=watched,
         )
+
+    def integrity_query(self, cur: psycopg.Cursor[Any]) -> Observation:
+        """Rows without a vector, duplicates (the same `payload.hash`, mem0's md5 of the
+        text, for the same user) and vectors per dimension, in one scan; `vector_dims()`
+        per row only for a column declared without a dimension (it reads every vector)."""
+        s = self.store
+        obs = Observation()
+        rel = self.relation(cur, s.schema_, s.table)
+        if rel is None:  # no table, no memories: nothing missing, nothing repeated
+            obs.add(m.WITHOUT_EMBEDDING.name, 0)
+            obs.add(m.DUPLICATES.name, 0)
+            return obs
+        cur.execute(
+            "SELECT coalesce(sum(missing), 0), coalesce(sum(greatest(hashed - 1, 0)), 0), "
+            "coalesce(sum(n - missing), 0) FROM (SELECT count(*) FILTER (WHERE vector IS "
+            "NULL) AS missing, count(*) FILTER (WHERE payload->>'hash' IS NOT NULL) AS "
+            f"hashed, count(*) AS n FROM {self.table} GROUP BY payload->>%s, "
+            "payload->>'hash') g", (s.namespace,))
+        missing, duplicates, vectors = cur.fetchone() or (0, 0, 0)
+        obs.add(m.WITHOUT_EMBEDDING.name, missing)
+        obs.add(m.DUPLICATES.name, duplicates)
+        declared = self._declared_dimension(cur, rel.oid)
+        if declared is not None:
+            if vectors:
+                obs.add(m.EMBEDDINGS_BY_DIMENSION.name, vectors, dimension=str(declared))
+            return obs
+        cur.execute(f"SELECT vector_dims(vector), count(*) FROM {self.table} "
+                    "WHERE vector IS NOT NULL GROUP BY 1")
+        for dim, n in cur.fetchall():
+            obs.add(m.EMBEDDINGS_BY_DIMENSION.name, n, dimension=str(dim))
+        return obs
+
+    @staticmethod
+    def _declared_dimension(cur: psycopg.Cursor[Any], oid: int) -> int | None:
+        cur.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = %s AND attname = 'vector' AND NOT attisdropped", (oid,))
+        row = cur.fetchone()
+        found = _DIMENSION.search(row[0] or "") if row else None
+        return int(found.group(1)) if found else None
 
     def _estimated(self, cur: psycopg.Cursor[Any], total: float, pages: int) -> Observation:
         """Planner count, namespaces from a repeatable page sample, freshness from the
@@ -275,9 +411,16 @@ class Mem0PgvectorBackend(PostgresBackend):
 
 class SqlPostgresBackend(PostgresBackend):
     def __init__(self, store: SqlStore) -> None:
-        super().__init__(store.postgres_source(), store.timeout)
+        super().__init__(store.postgres_source(), store.timeout, store.name,
+                         store.recount_bound)
         self.store = store
         self.sql = SqlBuilder(store, "postgresql")
+
+    def count_exact(self, cur: psycopg.Cursor[Any]) -> float:
+        q = self.sql.count()
+        cur.execute(q.sql, q.params)
+        row = cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     def query(self, cur: psycopg.Cursor[Any]) -> Observation:
         s = self.store
@@ -285,20 +428,21 @@ class SqlPostgresBackend(PostgresBackend):
         rel = self.relation(cur, schema, s.table)
         if rel is None:
             raise CollectionError("schema", f"table {schema}.{s.table} does not exist")
-        total: float | None = None
-        if s.count == "estimate":
-            _, reltuples, relpages, heap_bytes, _, block = rel
-            total = self.planner_estimate(reltuples, relpages, heap_bytes, block)
+        estimating = s.count == "estimate"
+        total = self.estimated_total(cur, rel) if estimating else None
         if total is None:
-            q = self.sql.count()
-            cur.execute(q.sql, q.params)
-            row = cur.fetchone()
-            total = float(row[0]) if row else 0.0
-        obs = Observation(memories=total, size_bytes=float(rel[4]))
+            total = self.count_exact(cur)
+        obs = Observation(memories=total, size_bytes=float(rel.total_bytes))
+        self.report_recounts(obs, estimating)
         if (nq := self.sql.namespaces(s.max_namespaces)) is not None:
             cur.execute(nq.sql, nq.params)
             top = [(r[0], float(r[1])) for r in cur.fetchall()]
             obs.namespaces = cap_namespaces(top, total, s.max_namespaces)
+            if (wq := self.sql.watched(self.watch)) is not None:
+                cur.execute(wq.sql, wq.params)
+                obs.namespace_counts = {str(r[0]): float(r[1]) for r in cur.fetchall()}
+            else:
+                obs.namespace_counts = {}
         if (tq := self.sql.newest()) is not None:
             cur.execute(tq.sql, tq.params)
             row = cur.fetchone()

@@ -6,10 +6,12 @@ every value, JSON key included, is a bound parameter. No SQL comes from unchecke
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from memwatch.metrics import NO_NAMESPACE
 from memwatch.spec import Condition, SqlStore
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -101,6 +103,31 @@ class SqlBuilder:
         params.append(limit)
         return Query(f"SELECT {ns} AS ns, count(*) AS n FROM {self.table}{where} "
                      f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {self.ph}", params)
+
+    def watched(self, names: frozenset[str]) -> Query | None:
+        """Exact counts of the watched namespaces (NULL and '' count as `__none__`)."""
+        if not self.store.namespace or not names:
+            return None
+        params: list[Any] = []
+        select = self._label(params)
+        where = self._where(params)
+        cond = self._label(params)  # the same expression again, with its own parameters
+        if self.dialect == "sqlite":
+            cond += f" IN (SELECT value FROM json_each({self.ph}))"
+            params.append(json.dumps(sorted(names)))
+        else:
+            cond += f" = ANY({self.ph})"
+            params.append(sorted(names))
+        where = f"{where} AND {cond}" if where else f" WHERE {cond}"
+        return Query(f"SELECT {select}, count(*) FROM {self.table}{where} GROUP BY 1", params)
+
+    def _label(self, params: list[Any]) -> str:
+        """The namespace as its label value: NULL and '' are `__none__`."""
+        assert self.store.namespace is not None
+        ns = self._field(self.store.namespace, params)
+        ns = f"({ns})::text" if self.dialect == "postgresql" else f"CAST({ns} AS TEXT)"
+        params.append(NO_NAMESPACE)
+        return f"coalesce(nullif({ns}, ''), {self.ph})"
 
     def newest(self) -> Query | None:
         """max(record time) as Unix seconds."""

@@ -9,11 +9,13 @@ writer.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
 import urllib.parse
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from memwatch import metrics as m
@@ -68,22 +70,38 @@ class SqliteBackend(Backend):
         return float(total)
 
     def collect(self) -> Observation:
+        obs = self._in_snapshot(self.query, cancellable=True)
+        obs.size_bytes = self.size_bytes()
+        return obs
+
+    def integrity(self) -> Observation:
+        # its own connection and timer, so it runs beside collect() (never cancelled by a
+        # scrape's timeout: the timer bounds it)
+        return self._in_snapshot(self.integrity_query, cancellable=False)
+
+    def integrity_query(self, conn: sqlite3.Connection) -> Observation:
+        raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
+
+    def _in_snapshot(self, run: Callable[[sqlite3.Connection], Observation],
+                     cancellable: bool) -> Observation:
+        """`run` on a fresh read-only connection inside one read snapshot, interrupted at
+        the store's timeout."""
         conn = self._open()
         timer = threading.Timer(self.timeout, conn.interrupt)
-        with self._lock:
-            self._conn = conn
+        if cancellable:
+            with self._lock:
+                self._conn = conn
         timer.start()
         try:
-            conn.execute("BEGIN")  # one read snapshot for every query of this collection
-            obs = self.query(conn)
-            obs.size_bytes = self.size_bytes()
-            return obs
+            conn.execute("BEGIN")  # one read snapshot for every query of this run
+            return run(conn)
         except sqlite3.Error as exc:
             raise classify(exc) from None
         finally:
             timer.cancel()
-            with self._lock:
-                self._conn = None
+            if cancellable:
+                with self._lock:
+                    self._conn = None
             conn.close()
 
     def cancel(self) -> None:
@@ -134,27 +152,57 @@ class OpenclawMemBackend(SqliteBackend):
             "GROUP BY tool_name ORDER BY 2 DESC, 1 LIMIT ?", (cap,)).fetchall()
         obs = Observation(memories=active, namespaces=cap_namespaces(top, active, cap),
                           newest_timestamp=_unix(newest))
+        obs.namespace_counts = self._watched(conn)
         obs.add(m.ARCHIVED.name, archived)
         if "episodic_events" in tables:
             for scope, n in conn.execute(
                     "SELECT coalesce(scope, ''), count(*) FROM episodic_events GROUP BY 1"):
                 obs.add(m.EPISODIC_EVENTS.name, n, scope=scope or m.NO_NAMESPACE)
         if "observation_embeddings" in tables:
-            for model, n in conn.execute(
-                    "SELECT coalesce(model, ''), count(*) FROM observation_embeddings "
-                    "GROUP BY 1"):
-                obs.add(m.EMBEDDINGS.name, n, model=model or m.NO_NAMESPACE)
+            # the newest embedding's dimension: the highest rowid, one b-tree step
             dim = self.scalar(conn, "SELECT dim FROM observation_embeddings "
-                                    "ORDER BY created_at DESC, rowid DESC LIMIT 1")
+                                    "ORDER BY rowid DESC LIMIT 1")
             if dim is not None:
                 obs.add(m.VECTOR_DIMENSION.name, dim)
-            missing = self.scalar(
-                conn, f"SELECT count(*) FROM observations o WHERE NOT ({_ARCHIVED}) AND "
-                "NOT EXISTS (SELECT 1 FROM observation_embeddings e "
-                "WHERE e.observation_id = o.id)")
-            obs.add(m.WITHOUT_EMBEDDING.name, missing)
         if self.store.expected_dimension is not None:
             obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
+        return obs
+
+    def _watched(self, conn: sqlite3.Connection) -> dict[str, float]:
+        """Exact counts of the namespaces the collector watches (memwatch/namespaces.py)."""
+        names = self.watch
+        if not names:
+            return {}
+        tool = "coalesce(nullif(tool_name, ''), ?)"  # NULL and '' are both __none__
+        rows = conn.execute(
+            f"SELECT {tool}, count(*) FROM observations WHERE NOT ({_ARCHIVED}) AND "
+            f"{tool} IN (SELECT value FROM json_each(?)) GROUP BY 1",
+            (m.NO_NAMESPACE, m.NO_NAMESPACE, json.dumps(sorted(names)))).fetchall()
+        return {str(ns): float(n) for ns, n in rows}
+
+    def integrity_query(self, conn: sqlite3.Connection) -> Observation:
+        """Duplicates (the same tool, summary and detail stored again: a spool harvested
+        twice), observations without an embedding, embeddings by model and dimension."""
+        obs = Observation()
+        tables = self.tables(conn)
+        if "observations" not in tables:
+            raise CollectionError("schema", f"{self.path}: no observations table")
+        obs.add(m.DUPLICATES.name, self.scalar(
+            conn, "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "
+                  f"observations WHERE NOT ({_ARCHIVED}) GROUP BY tool_name, summary, "
+                  "detail_json HAVING count(*) > 1)"))
+        if "observation_embeddings" not in tables:
+            return obs  # a store without embeddings: none can be missing or mixed
+        for model, n in conn.execute("SELECT coalesce(model, ''), count(*) FROM "
+                                     "observation_embeddings GROUP BY 1"):
+            obs.add(m.EMBEDDINGS.name, n, model=model or m.NO_NAMESPACE)
+        for dim, n in conn.execute("SELECT dim, count(*) FROM observation_embeddings "
+                                   "GROUP BY 1"):
+            obs.add(m.EMBEDDINGS_BY_DIMENSION.name, n, dimension=str(dim))
+        obs.add(m.WITHOUT_EMBEDDING.name, self.scalar(
+            conn, f"SELECT count(*) FROM observations o WHERE NOT ({_ARCHIVED}) AND "
+                  "NOT EXISTS (SELECT 1 FROM observation_embeddings e "
+                  "WHERE e.observation_id = o.id)"))
         return obs
 
 
@@ -197,6 +245,9 @@ class SqlSqliteBackend(SqliteBackend):
             top = [(None if ns is None else str(ns), n)
                    for ns, n in conn.execute(nq.sql, nq.params)]
             obs.namespaces = cap_namespaces(top, total, self.store.max_namespaces)
+            wq = self.sql.watched(self.watch)
+            obs.namespace_counts = {} if wq is None else {
+                str(ns): float(n) for ns, n in conn.execute(wq.sql, wq.params)}
         if (tq := self.sql.newest()) is not None:
             newest = self.scalar(conn, tq.sql, tq.params)
             obs.newest_timestamp = None if newest is None else float(newest)

@@ -27,8 +27,15 @@ PATH = "alertmanager/alertmanager.yml"
 # When a store's database is down its counts, freshness and collections fail with it: only
 # the cause is worth a notification.
 SILENCED_BY_DATABASE_DOWN = ("MemoryCountZero", "MemoryCountDropped", "MemoryCountBelowBaseline",
-                             "MemoryIngestionStalled", "MemoryLossUnexplained",
+                             "MemoryNamespaceLost", "MemoryIngestionStalled",
+                             "MemoryLossUnexplained", "MemoryWritesNotStored",
+                             "MemoryHistoryMismatch", "MemoryHarvestDropped",
                              "MemwatchCollectionsFailing")
+
+# A loss of the whole store is one page: the namespaces it took along, and the history it
+# now disagrees with, are its consequences.
+STORE_WIDE_LOSS = ("MemoryCountZero", "MemoryCountDropped", "MemoryTableRecreated")
+SILENCED_BY_STORE_WIDE_LOSS = ("MemoryNamespaceLost", "MemoryHistoryMismatch")
 
 # A severity silences the lower ones of the same alert on the same object. `instance` and
 # `process` keep a host (or process) at 95% from silencing another one at 80%; a label
@@ -90,6 +97,10 @@ def inhibit_rules() -> list[dict[str, Any]]:
     return [
         {"source_matchers": [matcher("alertname", "MemoryDatabaseDown")],
          "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_DATABASE_DOWN), "=~")],
+         "equal": ["store"]},
+        {"source_matchers": [matcher("alertname", "|".join(STORE_WIDE_LOSS), "=~")],
+         "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_STORE_WIDE_LOSS),
+                                     "=~")],
          "equal": ["store"]},
         {"source_matchers": [matcher("severity", "critical")],
          "target_matchers": [matcher("severity", "warning|info", "=~")],

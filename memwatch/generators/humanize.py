@@ -54,4 +54,6 @@ FORMATS = {
     "duration": ("{{ $value | humanizeDuration }}", humanize_duration),
     "count": ('{{ printf "%.0f" $value }}', printf_0f),
     "bytes": ("{{ $value | humanize1024 }}B", lambda v: humanize_1024(v) + "B"),
+    # Go's %.2f and Python's both round the exact binary value correctly: the same digits
+    "stddev": ('{{ printf "%.2f" $value }}', lambda v: f"{v:.2f}"),
 }

@@ -13,7 +13,8 @@ from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 
 PATH = "prometheus/prometheus.yml"
-RULE_FILES = ("rules/recording.yml", "rules/alerts.yml")  # relative to the output directory
+# relative to the output directory
+RULE_FILES = ("rules/recording.yml", "rules/alerts.yml", "rules/anomaly.yml")
 DEFAULT_SCRAPE_TIMEOUT = 10.0  # Prometheus's own default
 _ANY_HOST = ("", "0.0.0.0", "::", "[::]")
 

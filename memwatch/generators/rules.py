@@ -1,4 +1,4 @@
-"""rules/recording.yml and rules/alerts.yml.
+"""rules/recording.yml, rules/alerts.yml and rules/anomaly.yml (alerts/anomaly.py).
 
 Recording rules are store-generic (one rule covers every store); alert rules are per store
 so each can carry its own thresholds. Everything here is plain Prometheus rule syntax that
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwatch.generators.alerts import AlertRule, build_rules
+from memwatch.generators.alerts import AlertRule, anomaly, build_rules
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 
@@ -23,6 +23,19 @@ def drop_ratio_expr(window: str, selector: str = "") -> str:
     return f"({peak} - max by (store) (memwatch_store_memories{selector})) / ({peak} > 0)"
 
 
+def namespace_drop_ratio_expr(window: str) -> str:
+    """Per namespace, the fraction lost against the window's peak (a namespace that
+    vanished is kept on /metrics at 0 by the exporter, so it reads 1)."""
+    peak = f"max by (store, namespace) (max_over_time(memwatch_memories[{window}]))"
+    return f"({peak} - max by (store, namespace) (memwatch_memories)) / ({peak} > 0)"
+
+
+def share_expr(metric: str) -> str:
+    """An integrity count as a share of the store's memories."""
+    return (f"max by (store) ({metric}) / clamp_min(max by (store) "
+            "(memwatch_store_memories), 1)")
+
+
 def recording_groups(spec: Spec) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [
         {"record": "memwatch:memories:max",
@@ -34,10 +47,11 @@ def recording_groups(spec: Spec) -> list[dict[str, Any]]:
         w = go_duration(window)
         rules.append({"record": f"memwatch:memories_drop:ratio_{w}",
                       "expr": drop_ratio_expr(w)})
+    for window in spec.recording.drop_windows:
+        w = go_duration(window)
+        rules.append({"record": f"memwatch:memories_namespace_drop:ratio_{w}",
+                      "expr": namespace_drop_ratio_expr(w)})
     rules += [
-        {"record": "memwatch:memories_growth:delta_1h",
-         "expr": "max by (store) (memwatch_store_memories) - "
-                 "max by (store) (memwatch_store_memories offset 1h)"},
         {"record": "memwatch:ingestion_lag:seconds",
          "expr": "time() - max by (store) (memwatch_newest_memory_timestamp_seconds)"},
         {"record": "memwatch:backlog:max",
@@ -49,6 +63,10 @@ def recording_groups(spec: Spec) -> list[dict[str, Any]]:
                  "(memwatch_store_size_bytes offset 1h)) / (max by (store) "
                  "(memwatch_store_size_bytes offset 1h) > 0)"},
         {"record": "memwatch:up:min", "expr": "min by (store, backend) (memwatch_up)"},
+        {"record": "memwatch:memories_without_embedding:ratio",
+         "expr": share_expr("memwatch_memories_without_embedding")},
+        {"record": "memwatch:duplicate_memories:ratio",
+         "expr": share_expr("memwatch_duplicate_memories")},
     ]
     ram = spec.alerts.ram
     if ram.host:
@@ -100,7 +118,12 @@ def alert_groups(rules: list[AlertRule]) -> list[dict[str, Any]]:
 
 def render(spec: Spec, ctx: Context) -> Files:
     rules = ctx.once("rules", lambda: build_rules(spec))
+    anomaly_groups = [{"name": f"{anomaly.GROUP}-recording",
+                       "rules": anomaly.recording_rules()},
+                      *alert_groups([r for r in rules if r.file == anomaly.FILE])]
     return {
         RECORDING_FILE: yaml_file({"groups": recording_groups(spec)}, ctx),
-        ALERTS_FILE: yaml_file({"groups": alert_groups(rules)}, ctx),
+        ALERTS_FILE: yaml_file({"groups": alert_groups(
+            [r for r in rules if r.file == ALERTS_FILE])}, ctx),
+        anomaly.FILE: yaml_file({"groups": anomaly_groups}, ctx),
     }

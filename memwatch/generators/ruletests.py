@@ -3,6 +3,8 @@ fire at its threshold after its `for` and to stay silent just below it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from memwatch.generators.alerts import AlertRule, Scenario, Series, build_rules
@@ -59,7 +61,7 @@ def _scenario_test(rule: AlertRule, sc: Scenario) -> dict[str, Any]:
     tier = f" {rule.labels['threshold']}%" if "threshold" in rule.labels else ""
     return {
         "name": f"{rule.alert}{tier}{' ' + store if store else ''}: {sc.name}",
-        "interval": "1m",
+        "interval": go_duration(sc.interval),
         "input_series": [series(s) for s in sc.series],
         "alert_rule_test": checks,
     }
@@ -69,16 +71,28 @@ def test_file_name(group: str) -> str:
     return f"{TESTS_DIR}/{group.removeprefix('memwatch-')}.yml"
 
 
+@dataclass
+class _TestFile:
+    rule_file: str
+    interval: int
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+
 def render(spec: Spec, ctx: Context) -> Files:
-    by_group: dict[str, list[dict[str, Any]]] = {}
+    """One test file per rule group, loading the rule file the group is written to (the
+    anomaly group's has its own recording rules) at its scenarios' interval."""
+    by_group: dict[str, _TestFile] = {}
     for rule in ctx.once("rules", lambda: build_rules(spec)):
         for sc in rule.scenarios:
-            by_group.setdefault(rule.group, []).append(_scenario_test(rule, sc))
+            f = by_group.setdefault(rule.group, _TestFile(rule.file, sc.interval))
+            if (f.rule_file, f.interval) != (rule.file, sc.interval):
+                raise ValueError(f"group {rule.group}: one rule file and interval per group")
+            f.tests.append(_scenario_test(rule, sc))
     return {
         test_file_name(group): yaml_file({
-            "rule_files": ["../alerts.yml"],
-            "evaluation_interval": "1m",
-            "tests": tests,
+            "rule_files": [f"../{PurePosixPath(f.rule_file).name}"],
+            "evaluation_interval": go_duration(f.interval),
+            "tests": f.tests,
         }, ctx)
-        for group, tests in by_group.items()
+        for group, f in by_group.items()
     }

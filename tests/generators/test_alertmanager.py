@@ -69,7 +69,7 @@ def test_example_config_passes_amtool(example: Path) -> None:
     proc = amtool("check-config", example)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
-    assert " - 3 inhibit rules" in proc.stdout
+    assert " - 4 inhibit rules" in proc.stdout
     assert " - 5 receivers" in proc.stdout  # four from the spec + the consolidator
 
 
@@ -243,14 +243,22 @@ def test_inhibit_rules() -> None:
     assert rules[0] == {
         "source_matchers": ['alertname="MemoryDatabaseDown"'],
         "target_matchers": ['alertname=~"MemoryCountZero|MemoryCountDropped|'
-                            'MemoryCountBelowBaseline|MemoryIngestionStalled|'
-                            'MemoryLossUnexplained|MemwatchCollectionsFailing"'],
+                            'MemoryCountBelowBaseline|MemoryNamespaceLost|'
+                            'MemoryIngestionStalled|MemoryLossUnexplained|'
+                            'MemoryWritesNotStored|MemoryHistoryMismatch|'
+                            'MemoryHarvestDropped|MemwatchCollectionsFailing"'],
         "equal": ["store"]}
-    assert rules[1]["source_matchers"] == ['severity="critical"']
-    assert rules[1]["target_matchers"] == ['severity=~"warning|info"']
-    assert rules[2]["source_matchers"] == ['severity="warning"']
-    assert rules[2]["target_matchers"] == ['severity="info"']
-    assert rules[1]["equal"] == rules[2]["equal"] == ["store", "alertname", "instance",
+    assert set(alertmanager.SILENCED_BY_STORE_WIDE_LOSS) <= set(ALERT_NAMES)
+    assert rules[1] == {
+        "source_matchers": ['alertname=~"MemoryCountZero|MemoryCountDropped|'
+                            'MemoryTableRecreated"'],
+        "target_matchers": ['alertname=~"MemoryNamespaceLost|MemoryHistoryMismatch"'],
+        "equal": ["store"]}
+    assert rules[2]["source_matchers"] == ['severity="critical"']
+    assert rules[2]["target_matchers"] == ['severity=~"warning|info"']
+    assert rules[3]["source_matchers"] == ['severity="warning"']
+    assert rules[3]["target_matchers"] == ['severity="info"']
+    assert rules[2]["equal"] == rules[3]["equal"] == ["store", "alertname", "instance",
                                                       "process"]
 
 
@@ -291,7 +299,8 @@ def test_real_alertmanager_applies_the_inhibitions(tmp_path: Path) -> None:
         config = render_to(spec, tmp_path)
         with run_alertmanager(config, tmp_path) as am:
             am.post({"alertname": "MemoryDatabaseDown", "store": "A", "severity": "critical"},
-                    {"alertname": "HostMemoryUsageHigh", "instance": "h1", "severity": "critical"})
+                    {"alertname": "HostMemoryUsageHigh", "instance": "h1", "severity": "critical"},
+                    {"alertname": "MemoryCountDropped", "store": "C", "severity": "warning"})
             am.wait_for(alertname="MemoryDatabaseDown", store="A")
             am.wait_for(alertname="HostMemoryUsageHigh", instance="h1")
             time.sleep(0.2)  # let the inhibitor see the sources before the targets arrive
@@ -302,6 +311,10 @@ def test_real_alertmanager_applies_the_inhibitions(tmp_path: Path) -> None:
                 {"alertname": "MemoryBackupStale", "store": "A", "severity": "warning"},
                 {"alertname": "HostMemoryUsageHigh", "instance": "h1", "severity": "warning"},
                 {"alertname": "HostMemoryUsageHigh", "instance": "h2", "severity": "warning"},
+                {"alertname": "MemoryNamespaceLost", "store": "C", "namespace": "alice",
+                 "severity": "warning"},
+                {"alertname": "MemoryNamespaceLost", "store": "D", "namespace": "bob",
+                 "severity": "warning"},
             )
             down = am.wait_for(alertname="MemoryDatabaseDown")["fingerprint"]
             host_critical = am.wait_for(alertname="HostMemoryUsageHigh", instance="h1",
@@ -311,6 +324,8 @@ def test_real_alertmanager_applies_the_inhibitions(tmp_path: Path) -> None:
             zero_a = _settle(am, True, alertname="MemoryCountZero", store="A")
             assert _inhibited(zero_a) and zero_a["status"]["inhibitedBy"] == [down]
             assert _inhibited(_settle(am, True, alertname="MemoryIngestionStalled", store="A"))
+            # the store-wide drop is the one page: its namespaces are not paged again
+            assert _inhibited(_settle(am, True, alertname="MemoryNamespaceLost", store="C"))
             # critical silences warning of the same alert on the same host, not another host
             h1 = _settle(am, True, alertname="HostMemoryUsageHigh", instance="h1",
                          severity="warning")
@@ -318,7 +333,8 @@ def test_real_alertmanager_applies_the_inhibitions(tmp_path: Path) -> None:
             for labels in ({"alertname": "MemoryCountZero", "store": "B"},
                            {"alertname": "MemoryBackupStale", "store": "A"},
                            {"alertname": "MemoryDatabaseDown", "store": "A"},
-                           {"alertname": "HostMemoryUsageHigh", "instance": "h2"}):
+                           {"alertname": "HostMemoryUsageHigh", "instance": "h2"},
+                           {"alertname": "MemoryNamespaceLost", "store": "D"}):
                 alert = _settle(am, False, **labels)
                 assert alert["status"] == {"state": "active", "inhibitedBy": [],
                                            "silencedBy": []}, labels

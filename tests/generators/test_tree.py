@@ -131,3 +131,16 @@ def test_committed_tree_passes_lint() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     assert [line.split()[0] for line in res.stdout.splitlines() if line[:1] != " "] == \
         ["ok"] * 5
+
+
+def test_own_lint_flags_unbounded_grouping_but_not_the_capped_namespace() -> None:
+    from memwatch.generators.lint import lint_rules
+
+    def rule(expr: str) -> dict[str, object]:
+        return {"alert": "MemoryX", "expr": expr, "labels": {"severity": "warning"},
+                "annotations": {"summary": "s", "description": "d", "runbook_url": "u"}}
+
+    problems = lint_rules([{"name": "g", "rules": [
+        rule("max by (store, user_id) (x) > 0"),
+        rule("max by (store, namespace) (memwatch_memories) > 0")]}])
+    assert problems == ["g/MemoryX: aggregates by unbounded label(s) ['user_id']"]

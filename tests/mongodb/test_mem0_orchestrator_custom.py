@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 
-from tests.helpers import Scrape, assert_features, exporter_for, samples
+from tests.helpers import Scrape, assert_features, exporter_for, run_integrity, samples
 from tests.mongodb.conftest import MongoEnv, stores
 from tests.mongodb.data import ORCHESTRATOR_COUNTS, T0, mem0_docs, seed_orchestrator
 
@@ -169,3 +170,43 @@ def test_custom_preset_with_filter(mongo: MongoEnv) -> None:
         assert_features(exp, "n")
         assert_features(exp, "n2")
         assert got("memwatch_newest_memory_timestamp_seconds", store="all") is None
+
+
+def test_mem0_mongodb_integrity(mongo: MongoEnv) -> None:
+    """Documents without an embedding, the same text stored twice for a user (mem0's
+    payload.hash), vectors of two lengths: counted by the integrity pass."""
+    db = mongo.fresh_db("mem0_integrity")
+    docs, _ = mem0_docs(USERS, mongo.emulated)  # 14 documents, 8-long vectors
+    docs[0]["embedding"] = None
+    docs[1].pop("embedding")
+    docs[2]["embedding"] = []
+    docs[3]["embedding"] = [0.5] * 4  # another model's length
+    twins = [dict(d, _id=ObjectId() if mongo.emulated else f"twin-{i}")
+             for i, d in enumerate(docs[4:7])]  # three memories stored twice, same user
+    other_user = dict(docs[7], _id=ObjectId() if mongo.emulated else "other-user",
+                      payload={**docs[7]["payload"], "user_id": "zoe"})  # same text, not a dup
+    db["mem0"].insert_many(docs + twins + [other_user])
+    with exporter_for(stores(mongo.spec("m", "mem0-mongodb", "mem0_integrity"))) as exp:
+        run_integrity(exp)
+        got = Scrape(exp)
+        assert got("memwatch_store_memories", store="m") == 14 + 3 + 1
+        assert got("memwatch_memories_without_embedding", store="m") == 3
+        assert got("memwatch_duplicate_memories", store="m") == 3
+        assert got("memwatch_embeddings_by_dimension", store="m", dimension="8") == 10 + 3 + 1
+        assert got("memwatch_embeddings_by_dimension", store="m", dimension="4") == 1
+        assert got("memwatch_integrity_errors_total", store="m", reason="query") == 0
+
+
+def test_mem0_mongodb_user_deleted_is_held_at_zero(mongo: MongoEnv) -> None:
+    """mem0's delete_all(user_id=carol): carol leaves the store, and /metrics keeps her at
+    0 (not silently folded into __other__) so MemoryNamespaceLost can fire."""
+    db = mongo.fresh_db("mem0_ns")
+    docs, _ = mem0_docs(USERS, mongo.emulated)
+    db["mem0"].insert_many(docs)
+    with exporter_for(stores(mongo.spec("m", "mem0-mongodb", "mem0_ns",
+                                        max_namespaces=2))) as exp:
+        before = ns_of(samples(exp, "memwatch_memories"), "m")
+        assert before == {"alice": 7, "bob": 4, "__other__": 3}
+        db["mem0"].delete_many({"payload.user_id": "bob"})
+        after = ns_of(samples(exp, "memwatch_memories"), "m")
+        assert after == {"alice": 7, "bob": 0, "__none__": 2, "__other__": 1}

@@ -147,7 +147,7 @@ def create_table(conn: psycopg.Connection[Any], table: str, data: Mem0Data | Non
     conn.execute(sql.SQL("CREATE TABLE {} (id uuid PRIMARY KEY, vector vector({}), "
                          "payload jsonb)").format(t, sql.Literal(dim)))
     if data is not None and data.payloads:
-        insert(conn, table, data, schema)
+        insert(conn, table, data, schema, dim)
     conn.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw (vector vector_cosine_ops)").format(
         sql.Identifier(f"{table}_hnsw_idx"), t))
     conn.execute(sql.SQL(

@@ -142,6 +142,7 @@ def test_drop_ratio(pg: PgCluster, table: str) -> None:
         s = Scrape(exp)
         assert s("memwatch_store_memories", **S) == 400
         assert s("memwatch_memories_drop_ratio", **S) == 0
+        before = namespaces(s)
         # delete 25%
         gone = set(data.ids[:100])
         pg.execute(f'DELETE FROM "{table}" WHERE id = ANY(%s::uuid[])', (list(gone),))
@@ -150,7 +151,17 @@ def test_drop_ratio(pg: PgCluster, table: str) -> None:
         s = Scrape(exp)
         assert s("memwatch_store_memories", **S) == 300
         assert s("memwatch_memories_drop_ratio", **S) == 0.25
-        assert namespaces(s) == left.namespaces("user_id")
+        # the largest 100 as before; users that lost memories and fell out of them are
+        # kept at their new count (memwatch/namespaces.py), no longer in __other__
+        got, want = namespaces(s), left.namespaces("user_id")
+        held = {k: v for k, v in got.items() if k not in want}
+        counts = left.counts("user_id")
+        assert held and all(v == counts[None if k == "__none__" else k] < before[k]
+                            for k, v in held.items())
+        assert {k: v for k, v in got.items() if k in want and k != "__other__"} == \
+            {k: v for k, v in want.items() if k != "__other__"}
+        assert got.get("__other__", 0) == want.get("__other__", 0) - sum(held.values())
+        assert sum(got.values()) == 300
         assert s("memwatch_newest_memory_timestamp_seconds", **S) == left.newest()
         # unchanged, then grown: 0
         assert value(exp, "memwatch_memories_drop_ratio", **S) == 0
@@ -160,13 +171,16 @@ def test_drop_ratio(pg: PgCluster, table: str) -> None:
         s = Scrape(exp)
         assert s("memwatch_store_memories", **S) == 400
         assert s("memwatch_memories_drop_ratio", **S) == 0
-        # everything deleted (mem0's delete_all): 1, no namespace series, no newest
+        exported = set(namespaces(s)) - {"__other__"}
+        # everything deleted (mem0's delete_all): 1, the namespaces it had at 0, no newest
         pg.execute(f'DELETE FROM "{table}"')
         s = Scrape(exp)
         assert s("memwatch_up", **UP) == 1
         assert s("memwatch_store_memories", **S) == 0
         assert s("memwatch_memories_drop_ratio", **S) == 1
-        assert namespaces(s) == {}
+        gone = namespaces(s)  # held at 0: at most max_namespaces of them
+        assert set(gone.values()) == {0.0} and set(gone) <= exported
+        assert len(gone) == min(len(exported), 100)
         assert s("memwatch_newest_memory_timestamp_seconds", **S) is None
         assert s("memwatch_table_exists", **S) == 1
 

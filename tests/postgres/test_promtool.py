@@ -76,6 +76,7 @@ def test_promtool_check_metrics(pg: PgCluster, tables: Mem0Data) -> None:
                    'memwatch_memories{namespace="__other__"',
                    'memwatch_table_exists{store="mem0-not-yet-created"} 0.0',
                    "memwatch_vector_dimension_expected{", "memwatch_table_recreations_total{",
+                   'memwatch_recounts_total{store="mem0-estimate"}',
                    'memwatch_collection_errors_total{reason="auth",store="wrong-password"} 2.0',
                    "memwatch_newest_memory_timestamp_seconds{",
                    "memwatch_store_size_bytes{", "memwatch_exporter_build_info{"):

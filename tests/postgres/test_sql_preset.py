@@ -16,7 +16,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from memwatch.errors import REASONS
-from tests.helpers import Scrape, assert_features, exporter_for
+from tests.helpers import Scrape, exporter_for
 from tests.postgres import mem0data
 from tests.postgres.cluster import PgCluster
 from tests.postgres.mem0data import Mem0Data

@@ -12,7 +12,15 @@ alerts.
 
 from __future__ import annotations
 
-from memwatch.generators.alerts import count, embeddings, ingest, storage  # noqa: F401
+from memwatch.generators.alerts import (  # noqa: F401 - each registers its alerts
+    consistency,
+    count,
+    embeddings,
+    ingest,
+    integrity,
+    storage,
+)
+from memwatch.generators.alerts.anomaly import anomaly_rules
 from memwatch.generators.alerts.context import STORE_ALERTS, store_rules
 from memwatch.generators.alerts.host import exporter_jobs, exporter_rules, ram_rules
 from memwatch.generators.alerts.rule import (
@@ -27,7 +35,7 @@ from memwatch.spec import Spec
 
 
 def build_rules(spec: Spec) -> list[AlertRule]:
-    return [*store_rules(spec), *exporter_rules(spec), *ram_rules(spec)]
+    return [*store_rules(spec), *anomaly_rules(spec), *exporter_rules(spec), *ram_rules(spec)]
 
 
 __all__ = ["STORE_ALERTS", "AlertRule", "Check", "Expected", "GenerationError", "Scenario",

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from memwatch.capabilities import Feature
 from memwatch.generators.alerts.context import StoreCtx, store_alert
-from memwatch.generators.alerts.rule import AlertRule, Settings
+from memwatch.generators.alerts.rule import AlertRule, Check, Scenario, Series, Settings
 from memwatch.generators.alerts.scenarios import drop_to, level, prove, timeline
 from memwatch.generators.output import go_duration
 
@@ -48,4 +48,39 @@ def below_baseline(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
                "count")
     level(r, c.by, [c.series(MEMORIES, baseline - 1)], float(baseline - 1),
           [c.series(MEMORIES, baseline)])
+    yield r
+
+
+@store_alert("MemoryNamespaceLost", Feature.NAMESPACES)
+def namespace_lost(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
+    """A namespace (user, agent, tool; `__other__` as one) that lost `threshold` of its
+    peak within the window, or vanished: the exporter keeps a vanished or shrunk namespace
+    on /metrics at its real count (memwatch/namespaces.py), so only present series count."""
+    window = c.window("MemoryNamespaceLost", st)
+    w = go_duration(window)
+    minimum = st.min_count or 0.0
+    series = f"memwatch_memories{c.sel}"
+    peak = f"max by (store, namespace) (max_over_time({series}[{w}]))"
+    now = f"max by (store, namespace) ({series})"
+    r = c.rule("MemoryNamespaceLost",
+               f"({peak} - {now}) / ({peak} >= {minimum:g}) >= {st.limit:g}", st,
+               f"Namespace {{{{ $labels.namespace }}}} of store {c.name} holds {{value}} fewer "
+               f"memories than its peak of the last {w}, while the store as a whole does not "
+               "(one user's delete_all(), a per-agent reindex).", "ratio")
+    base = max(1000.0, minimum * 10)
+    after, under = drop_to(base, st.limit)
+    tl = timeline(r, window)
+    by = {**c.by, "namespace": "alice"}
+    labels = {**c.labels, "namespace": "alice"}
+    other = {**c.labels, "namespace": "bob"}
+
+    def ns(value_after: float) -> tuple[Series, ...]:
+        return (tl.step("memwatch_memories", labels, base, value_after),
+                tl.const("memwatch_memories", other, base * 9))
+
+    prove(r, by, tl, ns(after), (base - after) / base, ns(under))
+    if minimum > 1:  # a namespace smaller than min_count may vanish without a page
+        small = (tl.step("memwatch_memories", labels, minimum - 1, 0),)
+        r.scenarios.append(Scenario("silent for a namespace below min_count", small,
+                                    (Check(tl.end, ()),)))
     yield r

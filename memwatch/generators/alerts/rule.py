@@ -46,6 +46,7 @@ class Scenario:
     name: str
     series: tuple[Series, ...]
     checks: tuple[Check, ...]
+    interval: int = 60  # seconds between the series' samples, and between evaluations
 
 
 @dataclass
@@ -61,6 +62,7 @@ class AlertRule:
     runbook_url: str
     scenarios: list[Scenario] = field(default_factory=list)
     runbook: Runbook | None = None
+    file: str = "rules/alerts.yml"  # the rule file it is written to
 
     def annotations(self, value: float | None = None) -> dict[str, str]:
         """The rule's annotations, or (with a value) the text they expand to."""
@@ -110,13 +112,13 @@ class Settings:
 def resolve(spec: Spec, name: str, store_overrides: dict[str, AlertOverride] | None = None
             ) -> Settings:
     base = BY_NAME[name]
-    s = Settings(True, base.severity, base.for_seconds, base.threshold, base.window_seconds,
+    s = Settings(base.enabled, base.severity, base.for_seconds, base.threshold, base.window_seconds,
                  None, base.min_count)
     for ov in (spec.alerts.rules.get(name), (store_overrides or {}).get(name)):
         if ov is None:
             continue
         s = Settings(
-            ov.enabled and s.enabled, ov.severity or s.severity,
+            s.enabled if ov.enabled is None else ov.enabled, ov.severity or s.severity,
             s.for_s if ov.for_ is None else ov.for_,
             s.threshold if ov.threshold is None else ov.threshold,
             s.window if ov.window is None else ov.window,
@@ -137,7 +139,7 @@ def new_rule(spec: Spec, alert: str, group: str, expr: str, st: Settings, descri
     d = BY_NAME[alert]
     own = labels or {}
     fields = {"threshold_pct": pct(st.threshold) if st.threshold is not None else "",
-              "instance": "{{ $labels.instance }}", **own}
+              "instance": "{{ $labels.instance }}", "store": "{{ $labels.store }}", **own}
     return AlertRule(
         alert=alert, group=group, expr=expr, for_s=st.for_s,
         labels={**spec.alerts.extra_labels, "severity": st.severity,

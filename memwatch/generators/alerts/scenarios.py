@@ -13,8 +13,8 @@ from memwatch.generators.alerts.rule import AlertRule, Check, Scenario, Series
 STEP = 60  # seconds between samples in the scenarios (promtool `interval`)
 
 
-def ceil_step(t: float) -> int:
-    return int(math.ceil(t / STEP) * STEP)
+def ceil_step(t: float, every: int = STEP) -> int:
+    return int(math.ceil(t / every) * every)
 
 
 def below(threshold: float) -> float:
@@ -28,10 +28,11 @@ class Timeline:
 
     t_true: int
     end: int
+    every: int = STEP  # seconds between samples (and evaluations)
 
     @property
     def times(self) -> range:
-        return range(0, self.end + STEP, STEP)
+        return range(0, self.end + self.every, self.every)
 
     def series(self, metric: str, labels: dict[str, str], value: Callable[[int], float]
                ) -> Series:
@@ -47,9 +48,9 @@ class Timeline:
         return self.series(metric, labels, lambda _: value)
 
 
-def timeline(rule: AlertRule, t_true: float = 0) -> Timeline:
-    t = ceil_step(t_true)
-    return Timeline(t, t + ceil_step(rule.for_s) + STEP)
+def timeline(rule: AlertRule, t_true: float = 0, every: int = STEP) -> Timeline:
+    t = ceil_step(t_true, every)
+    return Timeline(t, t + ceil_step(rule.for_s, every) + every, every)
 
 
 def prove(rule: AlertRule, by: dict[str, str], tl: Timeline, fire: tuple[Series, ...],
@@ -58,10 +59,10 @@ def prove(rule: AlertRule, by: dict[str, str], tl: Timeline, fire: tuple[Series,
     """Add the firing scenario (pending a minute before `for` has passed) and the silent
     one to the rule."""
     checks = [Check(tl.end, (rule.expected(by, value),))]
-    if rule.for_s >= STEP:
-        checks.insert(0, Check(tl.end - 2 * STEP, ()))  # still pending: `for` is honoured
-    rule.scenarios += [Scenario(names[0], fire, tuple(checks)),
-                       Scenario(names[1], silent, (Check(tl.end, ()),))]
+    if rule.for_s >= tl.every:
+        checks.insert(0, Check(tl.end - 2 * tl.every, ()))  # still pending: `for` holds
+    rule.scenarios += [Scenario(names[0], fire, tuple(checks), tl.every),
+                       Scenario(names[1], silent, (Check(tl.end, ()),), tl.every)]
 
 
 def level(rule: AlertRule, by: dict[str, str], fire: list[Series], value: float | None,
