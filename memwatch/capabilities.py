@@ -32,6 +32,7 @@ class Feature(StrEnum):
     IDENTITY = "identity"  # memwatch_table_recreations_total
     HISTORY = "history"  # memwatch_history_events{event}: a record of ADDs and DELETEs
     HARVEST = "harvest"  # the backlog is a capture spool whose lines become memories
+    MARKDOWN = "markdown"  # the Markdown truth against its index (openclaw-memory-core)
 
 
 # The series each feature promises (a backend may add preset-specific ones beside them).
@@ -50,6 +51,7 @@ FEATURE_METRICS: dict[Feature, tuple[m.MetricDef, ...]] = {
     Feature.IDENTITY: (m.RECREATIONS,),
     Feature.HISTORY: (m.HISTORY_EVENTS,),
     Feature.HARVEST: (),  # a property of the BACKLOG series, no series of its own
+    Feature.MARKDOWN: (m.MEMORY_INDEX_INFO, m.MARKDOWN_FILES, m.MARKDOWN_BYTES),
 }
 
 

@@ -147,6 +147,26 @@ CATALOGUE: tuple[AlertDef, ...] = (
              "The memory table of {store} was dropped and recreated",
              solution="mem0's reset() drops and recreates the table; restore from backup "
                       "if it was not intended."),
+    AlertDef("MemoryIndexEmpty", "critical", 300, "index",
+             "The memory index of {store} is empty while its Markdown holds memories",
+             solution="A reindex emptied the index (openclaw #42714, #92187): the agent "
+                      "recalls nothing although MEMORY.md and memory/*.md are there. Run "
+                      "`openclaw memory index --force` and check its log."),
+    AlertDef("MemoryMarkdownLost", "critical", 300, "memory-store",
+             "Markdown memory of {store} was lost", threshold=0.25, window_seconds=3600,
+             unit="ratio",
+             solution="Memory files or their content vanished from the workspace: the "
+                      "index cannot bring them back. Restore the files from a backup or "
+                      "the workspace's git history."),
+    AlertDef("MemoryFilesUnindexed", "warning", 300, "index",
+             "Memory files of {store} are not indexed", threshold=1800,
+             solution="Memory Markdown changed or appeared and the index has not caught up: "
+                      "the watcher (the gateway) is down, or indexing fails. Run "
+                      "`openclaw memory index` and read its error."),
+    AlertDef("MemoryDailyFileMissing", "info", 600, "ingestion",
+             "No daily memory written for {store}", threshold=2 * 86400, enabled=False,
+             solution="No memory/YYYY-MM-DD.md was written for days: the memory flush before "
+                      "compaction did not run (openclaw #99958), or the agent was idle."),
     AlertDef("MemoryBackupStale", "warning", 600, "backup",
              "The newest file of check {check} of {store} is too old", threshold=86400 * 1.5,
              solution="The backup job did not run; check its schedule and logs."),

@@ -112,6 +112,32 @@ FILES_SIZE = _m("memwatch_files_size_bytes", "gauge", ("store", "check"),
 FILES_NEWEST = _m("memwatch_files_newest_timestamp_seconds", "gauge", ("store", "check"),
                   "Modification time of the newest file matching the check's glob.")
 
+# OpenClaw's builtin memory (openclaw-memory-core): the Markdown truth against its index
+MEMORY_INDEX_INFO = _m("memwatch_memory_index_info", "gauge",
+                       ("store", "layout", "model", "provider"),
+                       "Always 1: the memory index's layout (current: memory_index_* tables; "
+                       "legacy: chunks, files, meta) and the model and provider its meta "
+                       "names (fts-only and none without embeddings).")
+MARKDOWN_FILES = _m("memwatch_markdown_files", "gauge", ("store", "state"),
+                    "Memory Markdown files (MEMORY.md, memory/**/*.md) against the index: "
+                    "indexed (as on disk), changed (on disk since indexed), unindexed (on "
+                    "disk, not in the index), missing (in the index, gone from disk).")
+MARKDOWN_BYTES = _m("memwatch_markdown_bytes", "gauge", ("store",),
+                    "Bytes of the memory Markdown files on disk: the memories themselves.")
+MARKDOWN_NEWEST = _m("memwatch_markdown_newest_timestamp_seconds", "gauge", ("store",),
+                     "Modification time of the newest memory Markdown file.")
+MARKDOWN_WAITING_OLDEST = _m(
+    "memwatch_markdown_unindexed_oldest_timestamp_seconds", "gauge", ("store",),
+    "Modification time of the oldest memory Markdown file not indexed as it is (unindexed "
+    "or changed since); absent when the index is up to date.")
+CURATED_MEMORY_BYTES = _m("memwatch_curated_memory_bytes", "gauge", ("store",),
+                          "Bytes of MEMORY.md, the curated long-term memory (absent without "
+                          "one).")
+DAILY_MEMORY_NEWEST = _m("memwatch_daily_memory_newest_timestamp_seconds", "gauge",
+                         ("store",),
+                         "Modification time of the newest daily memory file "
+                         "(memory/YYYY-MM-DD.md, written by the memory flush).")
+
 # MongoDB presets (clawmongo, orchestrator)
 MEMORIES_BY_SCOPE = _m("memwatch_memories_by_scope", "gauge", ("store", "scope"),
                        "Memory records per scope (ClawMongo events: session, user, agent, "
@@ -149,6 +175,8 @@ CONTRACT: tuple[MetricDef, ...] = (
     INTEGRITY_ERRORS, VECTOR_DIMENSION, VECTOR_DIMENSION_EXPECTED, TABLE_EXISTS, RECREATIONS,
     RECOUNTS,
     EPISODIC_EVENTS, HISTORY_EVENTS, FILES, FILES_SIZE, FILES_NEWEST,
+    MEMORY_INDEX_INFO, MARKDOWN_FILES, MARKDOWN_BYTES, MARKDOWN_NEWEST, MARKDOWN_WAITING_OLDEST,
+    CURATED_MEMORY_BYTES, DAILY_MEMORY_NEWEST,
     MEMORIES_BY_SCOPE, CHUNKS, INGEST_RUNS, INGEST_ITEMS_FAILED, RELEVANCE_RUNS,
     RELEVANCE_DEGRADED_RATIO, RELEVANCE_LATENCY, COLLECTION_DOCUMENTS, COLLECTION_NEWEST,
 )

@@ -148,6 +148,28 @@ class OpenclawMemStore(StoreBase, SqliteSource):
 
 
 
+class OpenclawMemoryCoreStore(StoreBase, SqliteSource):
+    """OpenClaw's builtin memory (memory-core): Markdown in the agent's workspace, indexed
+    into SQLite; the current layout (openclaw 2026.9) or the legacy one."""
+
+    preset: Literal["openclaw-memory-core"]
+    path: str = Field(
+        "~/.openclaw/agents/main/agent/openclaw-agent.sqlite",
+        description="The SQLite database holding the index: the agent database "
+                    "(openclaw 2026.9), or the legacy ~/.openclaw/memory/<agentId>.sqlite.")
+    workspace: str = Field("~/.openclaw/workspace",
+                           description="The agent's workspace (agents.defaults.workspace): "
+                                       "MEMORY.md and memory/*.md.")
+    expected_dimension: int | None = Field(None, ge=1, le=65536)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            "sqlite", "memwatch.exporters.openclaw_core:OpenclawMemoryCoreBackend",
+            features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
+                     Feature.MARKDOWN, Feature.MODELS, Feature.WITHOUT_EMBEDDING,
+                     Feature.DIMENSIONS, Feature.DIMENSION))
+
+
 class Mem0HistoryStore(StoreBase, SqliteSource):
     """mem0's history.db: ADD/UPDATE/DELETE events."""
 
@@ -445,7 +467,8 @@ class MongoStore(StoreBase, MongoSource):
 MONGO_STORES = (ClawMongoStore, Mem0MongoStore, OrchestratorStore, MongoStore)
 
 Store = Annotated[
-    OpenclawMemStore | Mem0HistoryStore | Mem0PgvectorStore | SqlStore | FilesStore
+    OpenclawMemStore | OpenclawMemoryCoreStore | Mem0HistoryStore | Mem0PgvectorStore
+    | SqlStore | FilesStore
     | ClawMongoStore | Mem0MongoStore | OrchestratorStore | MongoStore,
     Field(discriminator="preset"),
 ]

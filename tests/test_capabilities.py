@@ -24,6 +24,7 @@ MINIMAL: dict[str, str] = {
     "openclaw-mem": "{name: s, preset: openclaw-mem}",
     "openclaw-mem/no spool": "{name: s, preset: openclaw-mem, spool: null}",
     "mem0-history": "{name: s, preset: mem0-history, path: /h.db}",
+    "openclaw-memory-core": "{name: s, preset: openclaw-memory-core}",
     "mem0-pgvector": "{name: s, preset: mem0-pgvector, dsn: 'postgresql://x'}",
     "sql/sqlite": "{name: s, preset: sql, backend: sqlite, path: /x.db, table: t}",
     "sql/postgresql": "{name: s, preset: sql, backend: postgresql, dsn: 'postgresql://x', "

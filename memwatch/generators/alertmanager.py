@@ -30,12 +30,15 @@ SILENCED_BY_DATABASE_DOWN = ("MemoryCountZero", "MemoryCountDropped", "MemoryCou
                              "MemoryNamespaceLost", "MemoryIngestionStalled",
                              "MemoryLossUnexplained", "MemoryWritesNotStored",
                              "MemoryHistoryMismatch", "MemoryHarvestDropped",
+                             "MemoryIndexEmpty", "MemoryFilesUnindexed",
                              "MemwatchCollectionsFailing")
 
 # A loss of the whole store is one page: the namespaces it took along, and the history it
 # now disagrees with, are its consequences.
 STORE_WIDE_LOSS = ("MemoryCountZero", "MemoryCountDropped", "MemoryTableRecreated")
 SILENCED_BY_STORE_WIDE_LOSS = ("MemoryNamespaceLost", "MemoryHistoryMismatch")
+# An emptied index is the one page for OpenClaw's builtin memory: its count at 0 says it too.
+SILENCED_BY_EMPTY_INDEX = ("MemoryCountZero", "MemoryCountDropped", "MemoryNamespaceLost")
 
 # A severity silences the lower ones of the same alert on the same object. `instance` and
 # `process` keep a host (or process) at 95% from silencing another one at 80%; a label
@@ -101,6 +104,9 @@ def inhibit_rules() -> list[dict[str, Any]]:
         {"source_matchers": [matcher("alertname", "|".join(STORE_WIDE_LOSS), "=~")],
          "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_STORE_WIDE_LOSS),
                                      "=~")],
+         "equal": ["store"]},
+        {"source_matchers": [matcher("alertname", "MemoryIndexEmpty")],
+         "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_EMPTY_INDEX), "=~")],
          "equal": ["store"]},
         {"source_matchers": [matcher("severity", "critical")],
          "target_matchers": [matcher("severity", "warning|info", "=~")],

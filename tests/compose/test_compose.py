@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from memwatch.spec import OpenclawMemStore, Spec, load_spec
+from memwatch.spec import OpenclawMemoryCoreStore, OpenclawMemStore, Spec, load_spec
 from tests.compose.conftest import COMPOSE_DIR, COMPOSE_FILE, ROOT
 
 SPEC_PATH = COMPOSE_DIR / "monitoring.yaml"
@@ -94,6 +94,7 @@ def test_validates_against_the_compose_spec_schema(schema_validator: Any,
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
     assert set(compose["services"]) == {
         "prometheus", "alertmanager", "grafana", "node-exporter", "exporter-openclaw",
+        "exporter-openclaw-core",
         "exporter-mem0", "exporter-clawmongo", "consolidator"}
 
 
@@ -245,6 +246,11 @@ def test_stores_are_mounted_read_only_and_configs_too(compose: dict[str, Any],
     binds = {t for s, t, _ in mounts(compose["services"]["exporter-openclaw"]) if is_bind(s)}
     for path in (openclaw.path, openclaw.spool):
         assert path and posixpath.dirname(path) in binds, path
+    core = spec.store("openclaw-core")
+    assert isinstance(core, OpenclawMemoryCoreStore)
+    binds = {t for s, t, _ in mounts(compose["services"]["exporter-openclaw-core"])
+             if is_bind(s)}
+    assert posixpath.dirname(core.path) in binds and core.workspace in binds
 
 
 # --- consistency with the rendered tree -------------------------------------------------

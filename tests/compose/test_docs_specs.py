@@ -15,7 +15,8 @@ from memwatch.generators.pipeline import render_all
 from memwatch.spec import parse_spec
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-QUICKSTARTS = ["quickstart-mem0.md", "quickstart-openclaw-mem.md", "quickstart-clawmongo.md"]
+QUICKSTARTS = ["quickstart-mem0.md", "quickstart-openclaw-mem.md", "quickstart-clawmongo.md",
+               "quickstart-openclaw-memory-core.md"]
 PAGES = [*QUICKSTARTS, "upgrading-from-mem0-exporter.md", "deployment.md"]
 _BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.S | re.M)
 

@@ -69,7 +69,7 @@ def test_example_config_passes_amtool(example: Path) -> None:
     proc = amtool("check-config", example)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
-    assert " - 4 inhibit rules" in proc.stdout
+    assert " - 5 inhibit rules" in proc.stdout
     assert " - 5 receivers" in proc.stdout  # four from the spec + the consolidator
 
 
@@ -246,7 +246,8 @@ def test_inhibit_rules() -> None:
                             'MemoryCountBelowBaseline|MemoryNamespaceLost|'
                             'MemoryIngestionStalled|MemoryLossUnexplained|'
                             'MemoryWritesNotStored|MemoryHistoryMismatch|'
-                            'MemoryHarvestDropped|MemwatchCollectionsFailing"'],
+                            'MemoryHarvestDropped|MemoryIndexEmpty|MemoryFilesUnindexed|'
+                            'MemwatchCollectionsFailing"'],
         "equal": ["store"]}
     assert set(alertmanager.SILENCED_BY_STORE_WIDE_LOSS) <= set(ALERT_NAMES)
     assert rules[1] == {
@@ -254,11 +255,16 @@ def test_inhibit_rules() -> None:
                             'MemoryTableRecreated"'],
         "target_matchers": ['alertname=~"MemoryNamespaceLost|MemoryHistoryMismatch"'],
         "equal": ["store"]}
-    assert rules[2]["source_matchers"] == ['severity="critical"']
-    assert rules[2]["target_matchers"] == ['severity=~"warning|info"']
-    assert rules[3]["source_matchers"] == ['severity="warning"']
-    assert rules[3]["target_matchers"] == ['severity="info"']
-    assert rules[2]["equal"] == rules[3]["equal"] == ["store", "alertname", "instance",
+    assert rules[2] == {
+        "source_matchers": ['alertname="MemoryIndexEmpty"'],
+        "target_matchers": ['alertname=~"MemoryCountZero|MemoryCountDropped|'
+                            'MemoryNamespaceLost"'],
+        "equal": ["store"]}
+    assert rules[3]["source_matchers"] == ['severity="critical"']
+    assert rules[3]["target_matchers"] == ['severity=~"warning|info"']
+    assert rules[4]["source_matchers"] == ['severity="warning"']
+    assert rules[4]["target_matchers"] == ['severity="info"']
+    assert rules[3]["equal"] == rules[4]["equal"] == ["store", "alertname", "instance",
                                                       "process"]
 
 

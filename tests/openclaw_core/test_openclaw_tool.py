@@ -13,20 +13,11 @@ from typing import Any
 import pytest
 
 from tests.openclaw_core import openclaw
+from tests.openclaw_core.conftest import DIMS, WORKSPACE, Built
 from tests.openclaw_core.openclaw import EmbeddingStub, OpenClawError
 
-WORKSPACE = {
-    "MEMORY.md": "# Memory\n\n- The user runs PostgreSQL 16 with pgvector.\n",
-    "memory/2026-01-15.md": "# 2026-01-15\n\n- Agreed: a 50% drop in 5 minutes is a warning.\n",
-    "memory/2026-01-16.md": "# 2026-01-16\n\n- The reindex emptied the chunks table once.\n",
-    "NOTES.md": "# Not memory: OpenClaw indexes MEMORY.md, USER.md and memory/**.md only\n",
-}
-INDEXED = {"MEMORY.md", "memory/2026-01-15.md", "memory/2026-01-16.md"}
-
-
-def need(legacy: bool = False) -> None:
-    if reason := openclaw.missing(legacy):
-        pytest.skip(reason)
+INDEXED = {"MEMORY.md", "USER.md", "memory/2026-11-27.md", "memory/2026-11-28.md",
+           "memory/notes/alerting.md"}
 
 
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -42,12 +33,9 @@ def meta(db: Path, table: str = "memory_index_meta") -> dict[str, Any]:
     return dict(json.loads(value))
 
 
-def test_fts_only_index(tmp_path: Path) -> None:
-    need()
-    workspace = openclaw.write_workspace(tmp_path / "ws", WORKSPACE)
-    db = openclaw.index_memory(workspace, tmp_path / "home")
-
-    assert db == tmp_path / "home/.openclaw/agents/main/agent/openclaw-agent.sqlite"
+def test_fts_only_index(fts_only: Built) -> None:
+    db, workspace = fts_only.db, fts_only.workspace
+    assert db == fts_only.home / ".openclaw/agents/main/agent/openclaw-agent.sqlite"
     assert rows(db, "PRAGMA user_version") == [(23,)]
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
     sources = rows(db, "SELECT path, source, hash, size FROM memory_index_sources")
@@ -68,44 +56,36 @@ def test_fts_only_index(tmp_path: Path) -> None:
     assert not list(lock_dir.glob(f"*.{digest}.lock.sqlite"))  # removed after the run
 
 
-def test_stub_embeddings_are_float64(tmp_path: Path) -> None:
-    need()
-    workspace = openclaw.write_workspace(tmp_path / "ws", WORKSPACE)
-    with EmbeddingStub(dims=8) as stub:
-        db = openclaw.index_memory(workspace, tmp_path / "home", embeddings=stub)
-
-    chunks = rows(db, "SELECT text, model, embedding FROM memory_index_chunks")
-    assert chunks and stub.inputs
+def test_stub_embeddings_are_float64(current: Built) -> None:
+    chunks = rows(current.db, "SELECT text, model, embedding FROM memory_index_chunks")
+    assert chunks
     for text, model, blob in chunks:
-        assert model == stub.model
-        assert isinstance(blob, bytes) and len(blob) == 8 * 8
-        assert struct.unpack("<8d", blob) == tuple(EmbeddingStub.vector(text, 8))
-    info = meta(db)
+        assert model == "stub-embedding"
+        assert isinstance(blob, bytes) and len(blob) == 8 * DIMS
+        assert struct.unpack(f"<{DIMS}d", blob) == tuple(EmbeddingStub.vector(text, DIMS))
+    info = meta(current.db)
     assert (info["provider"], info["model"], info["vectorDims"]) == (
-        "openai-compatible", stub.model, 8)
-    assert rows(db, "SELECT DISTINCT dims, length(embedding) FROM memory_embedding_cache") == [
-        (8, 64)]
+        "openai-compatible", "stub-embedding", DIMS)
+    assert rows(current.db, "SELECT DISTINCT dims, length(embedding) FROM "
+                            "memory_embedding_cache") == [(DIMS, 8 * DIMS)]
 
 
-def test_legacy_layout(tmp_path: Path) -> None:
-    need(legacy=True)
-    workspace = openclaw.write_workspace(tmp_path / "ws", WORKSPACE)
-    with EmbeddingStub(dims=4) as stub:
-        db = openclaw.index_memory(workspace, tmp_path / "home", embeddings=stub, legacy=True)
-
-    assert db == tmp_path / "home/.openclaw/memory/main.sqlite"
+def test_legacy_layout(legacy: Built) -> None:
+    db = legacy.db
+    assert db == legacy.home / ".openclaw/memory/main.sqlite"
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"meta", "files", "chunks", "chunks_fts", "embedding_cache"} <= tables
     assert not any(name.startswith("memory_index") for name in tables)
-    assert {path for (path,) in rows(db, "SELECT path FROM files")} == INDEXED
+    assert {path for (path,) in rows(db, "SELECT path FROM files")} == INDEXED - {"USER.md"}
     for text, model, embedding in rows(db, "SELECT text, model, embedding FROM chunks"):
-        assert model == stub.model
+        assert model == "stub-embedding"
         assert json.loads(embedding) == EmbeddingStub.vector(text, 4)  # JSON text
     assert meta(db, "meta")["vectorDims"] == 4
 
 
 def test_failures_raise_with_output_and_leave_no_process(tmp_path: Path) -> None:
-    need()
+    if reason := openclaw.missing():
+        pytest.skip(reason)
     home = tmp_path / "home"
     openclaw.write_config(home, openclaw.write_workspace(tmp_path / "ws", WORKSPACE))
     with pytest.raises(OpenClawError, match=r'(?s)exited 1.*does not recognize option "--nope"'):

@@ -16,6 +16,7 @@ from memwatch.generators.alerts import (  # noqa: F401 - each registers its aler
     consistency,
     count,
     embeddings,
+    index,
     ingest,
     integrity,
     storage,
