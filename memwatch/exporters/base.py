@@ -38,7 +38,10 @@ def cap_namespaces(top: list[tuple[str | None, float]], total: float, cap: int) 
     `top` may be longer than `cap` (a backend that returns every group) or exactly `cap`
     long (a backend that asked the database for the top rows only).
     """
-    ordered = sorted(((ns or NO_NAMESPACE, n) for ns, n in top), key=lambda x: (-x[1], x[0]))
+    merged: dict[str, float] = {}
+    for ns, n in top:  # NULL and '' are one label, `__none__`: count them once, together
+        merged[ns or NO_NAMESPACE] = merged.get(ns or NO_NAMESPACE, 0.0) + n
+    ordered = sorted(merged.items(), key=lambda x: (-x[1], x[0]))
     kept = dict(ordered[:cap])
     other = total - sum(kept.values())
     if other > 0 or len(ordered) > cap:

@@ -434,15 +434,12 @@ class SqlPostgresBackend(PostgresBackend):
             total = self.count_exact(cur)
         obs = Observation(memories=total, size_bytes=float(rel.total_bytes))
         self.report_recounts(obs, estimating)
-        if (nq := self.sql.namespaces(s.max_namespaces)) is not None:
+        if (nq := self.sql.namespaces(s.max_namespaces, self.watch)) is not None:
             cur.execute(nq.sql, nq.params)
-            top = [(r[0], float(r[1])) for r in cur.fetchall()]
+            rows = cur.fetchall()
+            top = [(ns, float(n)) for w, ns, n in rows if not w]
             obs.namespaces = cap_namespaces(top, total, s.max_namespaces)
-            if (wq := self.sql.watched(self.watch)) is not None:
-                cur.execute(wq.sql, wq.params)
-                obs.namespace_counts = {str(r[0]): float(r[1]) for r in cur.fetchall()}
-            else:
-                obs.namespace_counts = {}
+            obs.namespace_counts = {str(ns): float(n) for w, ns, n in rows if w}
         if (tq := self.sql.newest()) is not None:
             cur.execute(tq.sql, tq.params)
             row = cur.fetchone()

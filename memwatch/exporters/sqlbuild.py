@@ -92,42 +92,30 @@ class SqlBuilder:
         where = self._where(params)
         return Query(f"SELECT count(*) FROM {self.table}{where}", params)
 
-    def namespaces(self, limit: int) -> Query | None:
+    def namespaces(self, limit: int, watch: frozenset[str] = frozenset()) -> Query | None:
+        """One scan: rows `(0, ns, n)` for the `limit` largest namespaces and `(1, label,
+        n)` for the watched ones (memwatch/namespaces.py), whose label counts NULL and ''
+        as `__none__`. The groups are computed once for both."""
         if not self.store.namespace:
             return None
         params: list[Any] = []
         ns = self._field(self.store.namespace, params)
-        where = self._where(params)
         if self.dialect == "postgresql":
             ns = f"({ns})::text"
-        params.append(limit)
-        return Query(f"SELECT {ns} AS ns, count(*) AS n FROM {self.table}{where} "
-                     f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {self.ph}", params)
-
-    def watched(self, names: frozenset[str]) -> Query | None:
-        """Exact counts of the watched namespaces (NULL and '' count as `__none__`)."""
-        if not self.store.namespace or not names:
-            return None
-        params: list[Any] = []
-        select = self._label(params)
         where = self._where(params)
-        cond = self._label(params)  # the same expression again, with its own parameters
         if self.dialect == "sqlite":
-            cond += f" IN (SELECT value FROM json_each({self.ph}))"
-            params.append(json.dumps(sorted(names)))
-        else:
-            cond += f" = ANY({self.ph})"
-            params.append(sorted(names))
-        where = f"{where} AND {cond}" if where else f" WHERE {cond}"
-        return Query(f"SELECT {select}, count(*) FROM {self.table}{where} GROUP BY 1", params)
-
-    def _label(self, params: list[Any]) -> str:
-        """The namespace as its label value: NULL and '' are `__none__`."""
-        assert self.store.namespace is not None
-        ns = self._field(self.store.namespace, params)
-        ns = f"({ns})::text" if self.dialect == "postgresql" else f"CAST({ns} AS TEXT)"
-        params.append(NO_NAMESPACE)
-        return f"coalesce(nullif({ns}, ''), {self.ph})"
+            once, member = "MATERIALIZED ", f"IN (SELECT value FROM json_each({self.ph}))"
+            names: Any = json.dumps(sorted(watch))
+        else:  # PostgreSQL materializes a CTE referenced twice by itself
+            once, member, names = "", f"= ANY({self.ph})", sorted(watch)
+        params += [limit, NO_NAMESPACE, names]
+        return Query(
+            f"WITH per_ns AS {once}(SELECT {ns} AS ns, count(*) AS n FROM {self.table}{where} "
+            f"GROUP BY 1) "
+            f"SELECT 0, ns, n FROM (SELECT ns, n FROM per_ns ORDER BY n DESC, ns "
+            f"LIMIT {self.ph}) top "
+            f"UNION ALL SELECT 1, label, n FROM (SELECT coalesce(nullif(CAST(ns AS TEXT), ''), "
+            f"{self.ph}) AS label, n FROM per_ns) w WHERE label {member}", params)
 
     def newest(self) -> Query | None:
         """max(record time) as Unix seconds."""

@@ -9,7 +9,6 @@ writer.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import threading
@@ -147,12 +146,18 @@ class OpenclawMemBackend(SqliteBackend):
             "FROM observations").fetchone()
         active = float(total - archived)
         cap = self.store.max_namespaces
-        top = conn.execute(
+        # every tool at once (a few dozen): the largest are the namespaces, and a watched
+        # one missing here holds no observation (memwatch/namespaces.py)
+        groups = conn.execute(
             f"SELECT tool_name, count(*) FROM observations WHERE NOT ({_ARCHIVED}) "
-            "GROUP BY tool_name ORDER BY 2 DESC, 1 LIMIT ?", (cap,)).fetchall()
-        obs = Observation(memories=active, namespaces=cap_namespaces(top, active, cap),
+            "GROUP BY tool_name").fetchall()
+        obs = Observation(memories=active, namespaces=cap_namespaces(groups, active, cap),
                           newest_timestamp=_unix(newest))
-        obs.namespace_counts = self._watched(conn)
+        counts: dict[str, float] = {}
+        for tool, n in groups:  # NULL and '' are both __none__
+            key = tool or m.NO_NAMESPACE
+            counts[key] = counts.get(key, 0.0) + float(n)
+        obs.namespace_counts = counts
         obs.add(m.ARCHIVED.name, archived)
         if "episodic_events" in tables:
             for scope, n in conn.execute(
@@ -167,18 +172,6 @@ class OpenclawMemBackend(SqliteBackend):
         if self.store.expected_dimension is not None:
             obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
         return obs
-
-    def _watched(self, conn: sqlite3.Connection) -> dict[str, float]:
-        """Exact counts of the namespaces the collector watches (memwatch/namespaces.py)."""
-        names = self.watch
-        if not names:
-            return {}
-        tool = "coalesce(nullif(tool_name, ''), ?)"  # NULL and '' are both __none__
-        rows = conn.execute(
-            f"SELECT {tool}, count(*) FROM observations WHERE NOT ({_ARCHIVED}) AND "
-            f"{tool} IN (SELECT value FROM json_each(?)) GROUP BY 1",
-            (m.NO_NAMESPACE, m.NO_NAMESPACE, json.dumps(sorted(names)))).fetchall()
-        return {str(ns): float(n) for ns, n in rows}
 
     def integrity_query(self, conn: sqlite3.Connection) -> Observation:
         """Duplicates (the same tool, summary and detail stored again: a spool harvested
@@ -241,13 +234,11 @@ class SqlSqliteBackend(SqliteBackend):
         q = self.sql.count()
         total = float(self.scalar(conn, q.sql, q.params))
         obs = Observation(memories=total)
-        if (nq := self.sql.namespaces(self.store.max_namespaces)) is not None:
-            top = [(None if ns is None else str(ns), n)
-                   for ns, n in conn.execute(nq.sql, nq.params)]
+        if (nq := self.sql.namespaces(self.store.max_namespaces, self.watch)) is not None:
+            rows = conn.execute(nq.sql, nq.params).fetchall()
+            top = [(None if ns is None else str(ns), n) for w, ns, n in rows if not w]
             obs.namespaces = cap_namespaces(top, total, self.store.max_namespaces)
-            wq = self.sql.watched(self.watch)
-            obs.namespace_counts = {} if wq is None else {
-                str(ns): float(n) for ns, n in conn.execute(wq.sql, wq.params)}
+            obs.namespace_counts = {str(ns): float(n) for w, ns, n in rows if w}
         if (tq := self.sql.newest()) is not None:
             newest = self.scalar(conn, tq.sql, tq.params)
             obs.newest_timestamp = None if newest is None else float(newest)
