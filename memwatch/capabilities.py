@@ -33,6 +33,7 @@ class Feature(StrEnum):
     HISTORY = "history"  # memwatch_history_events{event}: a record of ADDs and DELETEs
     HARVEST = "harvest"  # the backlog is a capture spool whose lines become memories
     MARKDOWN = "markdown"  # the Markdown truth against its index (openclaw-memory-core)
+    CHUNKS = "chunks"  # memwatch_chunks{status}: a search index beside the memories
 
 
 # The series each feature promises (a backend may add preset-specific ones beside them).
@@ -52,6 +53,7 @@ FEATURE_METRICS: dict[Feature, tuple[m.MetricDef, ...]] = {
     Feature.HISTORY: (m.HISTORY_EVENTS,),
     Feature.HARVEST: (),  # a property of the BACKLOG series, no series of its own
     Feature.MARKDOWN: (m.MEMORY_INDEX_INFO, m.MARKDOWN_FILES, m.MARKDOWN_BYTES),
+    Feature.CHUNKS: (m.CHUNKS,),
 }
 
 

@@ -147,11 +147,12 @@ CATALOGUE: tuple[AlertDef, ...] = (
              "The memory table of {store} was dropped and recreated",
              solution="mem0's reset() drops and recreates the table; restore from backup "
                       "if it was not intended."),
-    AlertDef("MemoryIndexEmpty", "critical", 300, "index",
-             "The memory index of {store} is empty while its Markdown holds memories",
-             solution="A reindex emptied the index (openclaw #42714, #92187): the agent "
-                      "recalls nothing although MEMORY.md and memory/*.md are there. Run "
-                      "`openclaw memory index --force` and check its log."),
+    AlertDef("MemoryIndexEmpty", "critical", 120, "index",
+             "The search index of {store} is empty while its memories are not",
+             solution="A reindex emptied the index (openclaw #42714, #92187; ClawMongo's "
+                      "chunks, #26017): the agent recalls nothing although its memories are "
+                      "there. Rebuild it (`openclaw memory index --force`) and check its "
+                      "log."),
     AlertDef("MemoryMarkdownLost", "critical", 300, "memory-store",
              "Markdown memory of {store} was lost", threshold=0.25, window_seconds=3600,
              unit="ratio",

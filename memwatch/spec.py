@@ -359,7 +359,7 @@ class ClawMongoStore(StoreBase, MongoSource):
         return Capabilities(
             "mongodb", "memwatch.exporters.mongodb:ClawMongoBackend",
             features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
-                     Feature.BACKLOG),
+                     Feature.BACKLOG, Feature.CHUNKS),
             backlog_stages=("projection", "consolidation"))
 
 

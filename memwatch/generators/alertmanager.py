@@ -39,6 +39,10 @@ STORE_WIDE_LOSS = ("MemoryCountZero", "MemoryCountDropped", "MemoryTableRecreate
 SILENCED_BY_STORE_WIDE_LOSS = ("MemoryNamespaceLost", "MemoryHistoryMismatch")
 # An emptied index is the one page for OpenClaw's builtin memory: its count at 0 says it too.
 SILENCED_BY_EMPTY_INDEX = ("MemoryCountZero", "MemoryCountDropped", "MemoryNamespaceLost")
+# Among the store-wide losses, the sharper one pages: a table recreated (reset()) says the
+# store is empty, an empty store says it dropped.
+SILENCED_BY_RECREATION = ("MemoryCountZero", "MemoryCountDropped")
+SILENCED_BY_COUNT_ZERO = ("MemoryCountDropped", "MemoryCountBelowBaseline")
 
 # A severity silences the lower ones of the same alert on the same object. `instance` and
 # `process` keep a host (or process) at 95% from silencing another one at 80%; a label
@@ -107,6 +111,12 @@ def inhibit_rules() -> list[dict[str, Any]]:
          "equal": ["store"]},
         {"source_matchers": [matcher("alertname", "MemoryIndexEmpty")],
          "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_EMPTY_INDEX), "=~")],
+         "equal": ["store"]},
+        {"source_matchers": [matcher("alertname", "MemoryTableRecreated")],
+         "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_RECREATION), "=~")],
+         "equal": ["store"]},
+        {"source_matchers": [matcher("alertname", "MemoryCountZero")],
+         "target_matchers": [matcher("alertname", "|".join(SILENCED_BY_COUNT_ZERO), "=~")],
          "equal": ["store"]},
         {"source_matchers": [matcher("severity", "critical")],
          "target_matchers": [matcher("severity", "warning|info", "=~")],

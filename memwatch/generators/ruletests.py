@@ -67,8 +67,11 @@ def _scenario_test(rule: AlertRule, sc: Scenario) -> dict[str, Any]:
     }
 
 
-def test_file_name(group: str) -> str:
-    return f"{TESTS_DIR}/{group.removeprefix('memwatch-')}.yml"
+def test_file_name(group: str, interval: int = 60) -> str:
+    """`rules/tests/<group>.yml`; scenarios at another interval get a file of their own
+    (`<group>-10m.yml`): the evaluation interval is the file's."""
+    suffix = "" if interval == 60 else f"-{go_duration(interval)}"
+    return f"{TESTS_DIR}/{group.removeprefix('memwatch-')}{suffix}.yml"
 
 
 @dataclass
@@ -79,20 +82,21 @@ class _TestFile:
 
 
 def render(spec: Spec, ctx: Context) -> Files:
-    """One test file per rule group, loading the rule file the group is written to (the
-    anomaly group's has its own recording rules) at its scenarios' interval."""
-    by_group: dict[str, _TestFile] = {}
+    """One test file per rule group and scenario interval, loading the rule file the group
+    is written to (the anomaly group's has its own recording rules)."""
+    files: dict[str, _TestFile] = {}
     for rule in ctx.once("rules", lambda: build_rules(spec)):
         for sc in rule.scenarios:
-            f = by_group.setdefault(rule.group, _TestFile(rule.file, sc.interval))
-            if (f.rule_file, f.interval) != (rule.file, sc.interval):
-                raise ValueError(f"group {rule.group}: one rule file and interval per group")
+            f = files.setdefault(test_file_name(rule.group, sc.interval),
+                                 _TestFile(rule.file, sc.interval))
+            if f.rule_file != rule.file:
+                raise ValueError(f"group {rule.group}: its rules in two rule files")
             f.tests.append(_scenario_test(rule, sc))
     return {
-        test_file_name(group): yaml_file({
+        name: yaml_file({
             "rule_files": [f"../{PurePosixPath(f.rule_file).name}"],
             "evaluation_interval": go_duration(f.interval),
             "tests": f.tests,
         }, ctx)
-        for group, f in by_group.items()
+        for name, f in files.items()
     }

@@ -14,7 +14,6 @@ import pytest
 
 from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.sqlite_repo import SqliteRepository
-from tests.mongodb.conftest import mongo  # noqa: F401 - the session's MongoDB server
 
 RepoFactory = Callable[[], Repository]
 

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def test_example_config_passes_amtool(example: Path) -> None:
     proc = amtool("check-config", example)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
-    assert " - 5 inhibit rules" in proc.stdout
+    assert " - 7 inhibit rules" in proc.stdout
     assert " - 5 receivers" in proc.stdout  # four from the spec + the consolidator
 
 
@@ -260,11 +261,19 @@ def test_inhibit_rules() -> None:
         "target_matchers": ['alertname=~"MemoryCountZero|MemoryCountDropped|'
                             'MemoryNamespaceLost"'],
         "equal": ["store"]}
-    assert rules[3]["source_matchers"] == ['severity="critical"']
-    assert rules[3]["target_matchers"] == ['severity=~"warning|info"']
-    assert rules[4]["source_matchers"] == ['severity="warning"']
-    assert rules[4]["target_matchers"] == ['severity="info"']
-    assert rules[3]["equal"] == rules[4]["equal"] == ["store", "alertname", "instance",
+    assert rules[3] == {
+        "source_matchers": ['alertname="MemoryTableRecreated"'],
+        "target_matchers": ['alertname=~"MemoryCountZero|MemoryCountDropped"'],
+        "equal": ["store"]}
+    assert rules[4] == {
+        "source_matchers": ['alertname="MemoryCountZero"'],
+        "target_matchers": ['alertname=~"MemoryCountDropped|MemoryCountBelowBaseline"'],
+        "equal": ["store"]}
+    assert rules[5]["source_matchers"] == ['severity="critical"']
+    assert rules[5]["target_matchers"] == ['severity=~"warning|info"']
+    assert rules[6]["source_matchers"] == ['severity="warning"']
+    assert rules[6]["target_matchers"] == ['severity="info"']
+    assert rules[5]["equal"] == rules[6]["equal"] == ["store", "alertname", "instance",
                                                       "process"]
 
 
@@ -430,3 +439,26 @@ def test_committed_file_is_the_example_render() -> None:
     committed = (REPO / alertmanager.PATH).read_text(encoding="utf-8")
     assert committed == alertmanager.render(example_spec(), CTX)[alertmanager.PATH], (
         "regenerate: gen-monitoring render --spec examples/monitoring.yaml --out .")
+
+
+def test_alerting_doc_lists_every_inhibition() -> None:
+    """docs/alerting.md's table is the rendered inhibit rules, row for row."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "alerting.md").read_text()
+    table = doc.split("## Inhibitions", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+
+    def cell(matchers: list[str]) -> set[str]:
+        out: set[str] = set()
+        for m in matchers:
+            label, op, value = re.match(r'(\w+)(=~|=)"(.*)"', m).groups()  # type: ignore[union-attr]
+            out |= ({f"`{v}`" for v in value.split("|")} if label == "alertname"
+                    else {f'`{label}{op}"{value}"`'.replace("|", "\\|")})
+        return out
+
+    rules = alertmanager.inhibit_rules()
+    assert len(rows) == len(rules)
+    for row, rule in zip(rows, rules, strict=True):
+        src, dst, equal = (c.strip() for c in row.strip("|").split(" | "))
+        assert set(src.split(", ")) == cell(rule["source_matchers"]), row
+        assert set(dst.split(", ")) == cell(rule["target_matchers"]), row
+        assert equal.split(", ") == [f"`{e}`" for e in rule["equal"]], row

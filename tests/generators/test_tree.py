@@ -46,7 +46,8 @@ def test_render_is_byte_identical(tmp_path: Path) -> None:
 
 def test_check_reports_drift_with_a_diff(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert gen("render", "--spec", str(EXAMPLE), "--out", str(out)).returncode == 0
+    (tmp_path / "spec.yaml").write_text("stores:\n  - {name: oc, preset: openclaw-mem}\n")
+    assert gen("render", "--spec", "spec.yaml", "--out", str(out), cwd=tmp_path).returncode == 0
     alerts = out / "rules" / "alerts.yml"
     alerts.write_text(alerts.read_text().replace("for: 2m", "for: 20m", 1))
     (out / "rules" / "stale.yml").write_text("groups: []\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -26,6 +27,12 @@ def two_stores(store: Store, tmp: str) -> str:
 def test_metrics_default_is_prometheus_text(store: Store) -> None:
     with served(store.spec()) as url:
         status, headers, body = get(url + "/metrics")
+        # that scrape started the integrity pass (embeddings by model): served once done
+        deadline, later = time.monotonic() + 10, ""
+        while "memwatch_integrity_last_success_timestamp_seconds{" not in later and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+            later = get(url + "/metrics")[2]
     assert status == 200
     assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "# EOF" not in body
@@ -36,7 +43,8 @@ def test_metrics_default_is_prometheus_text(store: Store) -> None:
         assert sample(data, "memwatch_memories", store="oc", namespace=tool) == n
     assert sample(data, "memwatch_backlog", store="oc", stage="spool") == 3
     assert sample(data, "memwatch_backlog", store="oc", stage="processing") == 1
-    assert sample(data, "memwatch_embeddings", store="oc", model="text-embedding-3-small") == 7
+    assert sample(parse(later), "memwatch_embeddings", store="oc",
+                  model="text-embedding-3-small") == 7
     assert sample(data, "memwatch_exporter_build_info", version=__version__) == 1
     # the counter is exposed with its _total suffix in the text format
     assert sample(data, "memwatch_collection_errors_total", store="oc", reason="timeout") == 0

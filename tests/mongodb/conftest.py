@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ import pymongo
 import pytest
 from pymongo.database import Database
 
-from tests.mongodb.servers import Emulator, EmulatorError, real_uri
+from tests.mongodb.servers import Emulator, EmulatorError
 
 
 @dataclass
@@ -67,24 +66,6 @@ def start_emulator() -> Emulator:
         emu.close()
         pytest.fail(f"cannot start the MongoDB-wire emulator: {exc}")
     return emu
-
-
-@pytest.fixture(scope="session")
-def mongo() -> Iterator[MongoEnv]:
-    uri = real_uri()
-    if uri:
-        env = MongoEnv(uri=uri, emulated=False)
-    else:
-        emu = start_emulator()
-        env = MongoEnv(uri=emu.uri, emulated=True, emulator=emu)
-    try:
-        yield env
-    finally:
-        try:
-            env.cleanup()
-        finally:
-            if env.emulator is not None:
-                env.emulator.close()
 
 
 def stores(*parts: str) -> str:

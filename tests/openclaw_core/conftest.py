@@ -1,22 +1,16 @@
-"""Memory indexes built once per session by OpenClaw's own code (npm openclaw 2026.9.6 for
-the current layout, 2026.6.8 for the legacy one; tests/openclaw_core/openclaw.py), each in a
-HOME of its own. A test that changes an index or its workspace works on a copy (`copy`)."""
+"""The memory indexes OpenClaw's own code builds once per session (npm openclaw 2026.9.6
+for the current layout, 2026.6.8 for the legacy one; tests/openclaw_core/openclaw.py), each
+in a HOME of its own: the fixtures `current`, `fts_only` and `legacy` (in tests/conftest.py,
+shared with tests/incidents). A test that changes an index or its workspace works on a copy
+(`Built.copy`)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from tests.openclaw_core import openclaw
-from tests.openclaw_core.openclaw import EmbeddingStub
-
 DIMS = 8
-TODAY = datetime.now(UTC).date()
 # What OpenClaw indexes (MEMORY.md, USER.md from 2026.9, memory/**/*.md) and what it does not.
 WORKSPACE = {
     "MEMORY.md": "# Memory\n\n- The user runs PostgreSQL 16 with pgvector.\n\n"
@@ -55,35 +49,3 @@ class Built:
                 f"    timeout: 5s\n{extra}")
 
 
-def _build(tmp: Path, legacy: bool, dims: int | None) -> Built:
-    if reason := openclaw.missing(legacy):
-        pytest.skip(reason)
-    workspace = openclaw.write_workspace(tmp / "ws", WORKSPACE)
-    home = tmp / "home"
-    if dims is None:
-        db = openclaw.index_memory(workspace, home, legacy=legacy)
-    else:
-        with EmbeddingStub(dims=dims) as stub:
-            db = openclaw.index_memory(workspace, home, embeddings=stub, legacy=legacy)
-    return Built(home, workspace, db, legacy, dims)
-
-
-Factory = Callable[[Path], Built]
-
-
-@pytest.fixture(scope="session")
-def current(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """openclaw 2026.9.6, embeddings from the stub (8 dimensions)."""
-    return _build(tmp_path_factory.mktemp("oc-current"), legacy=False, dims=DIMS)
-
-
-@pytest.fixture(scope="session")
-def fts_only(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """openclaw 2026.9.6 with memory search provider `none`."""
-    return _build(tmp_path_factory.mktemp("oc-fts"), legacy=False, dims=None)
-
-
-@pytest.fixture(scope="session")
-def legacy(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """openclaw 2026.6.8 (the legacy index), embeddings from the stub (4 dimensions)."""
-    return _build(tmp_path_factory.mktemp("oc-legacy"), legacy=True, dims=4)

@@ -1,5 +1,6 @@
-"""Fixtures for the PostgreSQL tests: one real PostgreSQL 16 + pgvector cluster per session
-(see cluster.py), mem0's table filled once per module, spec text for the presets."""
+"""Fixtures for the PostgreSQL tests: mem0's table filled once per session on the session's
+PostgreSQL 16 + pgvector cluster (the `pg` fixture, in tests/conftest.py; see cluster.py),
+spec text for the presets."""
 
 from __future__ import annotations
 
@@ -17,33 +18,6 @@ from tests.postgres import mem0data
 from tests.postgres.cluster import PgCluster
 from tests.postgres.mem0data import Mem0Data
 
-# The server's own zone is not UTC, so a naive timestamp read in the server's zone (rather
-# than in the UTC memwatch asks for) gives a different, wrong, newest time.
-SERVER_TIMEZONE = "America/Los_Angeles"
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[PgCluster]:
-    cluster = PgCluster(extra_settings=[f"timezone={SERVER_TIMEZONE}"])
-    try:
-        cluster.start()
-        cluster.create_app_database()
-        yield cluster
-    finally:
-        cluster.close()  # pg_ctl stop -m fast, even when tests failed
-
-@pytest.fixture(autouse=True)
-def _cluster_up(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test starts with the cluster running and thawed, whatever the previous one
-    (an outage test that failed half-way) left behind."""
-    if "pg" not in request.fixturenames:
-        yield
-        return
-    cluster: PgCluster = request.getfixturevalue("pg")
-    cluster.thaw()
-    if not cluster.running:
-        cluster.start()
-    yield
-    cluster.thaw()
 
 @pytest.fixture(scope="session")
 def mem0(pg: PgCluster) -> Mem0Data:

@@ -95,18 +95,24 @@ class StoreAlert:
     name: str
     needs: frozenset[Feature]
     build: Build
+    unless: frozenset[Feature] = frozenset()  # features of a store a sharper alert serves
+
+    def applies(self, caps: Capabilities) -> bool:
+        return caps.has(*self.needs) and not caps.features & self.unless
 
 
 STORE_ALERTS: dict[str, StoreAlert] = {}
 
 
-def store_alert(name: str, *needs: Feature) -> Callable[[Build], Build]:
-    """Register `build` as the builder of store alert `name` (a catalogue entry)."""
+def store_alert(name: str, *needs: Feature, unless: tuple[Feature, ...] = ()
+                ) -> Callable[[Build], Build]:
+    """Register `build` as the builder of store alert `name` (a catalogue entry), for the
+    stores with every feature of `needs` and none of `unless`."""
     if name not in BY_NAME:
         raise KeyError(f"{name} is not in the catalogue")
 
     def register(build: Build) -> Build:
-        STORE_ALERTS[name] = StoreAlert(name, frozenset(needs), build)
+        STORE_ALERTS[name] = StoreAlert(name, frozenset(needs), build, frozenset(unless))
         return build
 
     return register
@@ -121,6 +127,6 @@ def store_rules(spec: Spec) -> list[AlertRule]:
         for name in order:
             alert = STORE_ALERTS[name]
             st = ctx.settings(name)
-            if st.enabled and ctx.caps.has(*alert.needs):
+            if st.enabled and alert.applies(ctx.caps):
                 out += alert.build(ctx, st)
     return out

@@ -13,7 +13,9 @@ from memwatch.generators.output import go_duration
 MEMORIES = "memwatch_store_memories"
 
 
-@store_alert("MemoryCountZero", Feature.COUNT)
+# OpenClaw's builtin memory has a sharper one: its index empty while its Markdown is not
+# (MemoryIndexEmpty); an empty index beside an empty workspace is a new agent.
+@store_alert("MemoryCountZero", Feature.COUNT, unless=(Feature.MARKDOWN,))
 def count_zero(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
     r = c.rule("MemoryCountZero", f"{c.count} == 0", st,
                f"Store {c.name} has held 0 memories for {go_duration(st.for_s)}: a "

@@ -15,19 +15,31 @@ FILES = "memwatch_markdown_files"
 BYTES = "memwatch_markdown_bytes"
 
 
-@store_alert("MemoryIndexEmpty", Feature.MARKDOWN)
+@store_alert("MemoryIndexEmpty")
 def index_empty(c: StoreCtx, st: Settings) -> Iterator[AlertRule]:
-    markdown = f"max by (store) ({BYTES}{c.sel}) > 0"
-    r = c.rule("MemoryIndexEmpty", f"({c.count} and on(store) ({markdown})) == 0", st,
-               f"The memory index of {c.name} holds no chunks while its workspace holds "
-               "memory Markdown: the agent recalls nothing (a reindex that emptied it).")
-    md = c.series(BYTES, 4096)
-    level(r, c.by, [c.series("memwatch_store_memories", 0), md], None,
-          [c.series("memwatch_store_memories", 1), md])
-    # an empty workspace with an empty index is a new agent, not a lost index
-    r.scenarios.append(Scenario("silent when the Markdown is empty too", tuple(
-        timeline(r).const(s.metric, s.labels, 0) for s in
-        (c.series("memwatch_store_memories", 0), md)), (Check(timeline(r).end, ()),)))
+    """The index empty while what it indexes is not: OpenClaw's builtin memory (chunks
+    against the Markdown, Feature.MARKDOWN) or ClawMongo (active chunks against the events,
+    Feature.CHUNKS)."""
+    if c.caps.has(Feature.MARKDOWN):
+        index, labels = c.count, {}
+        metric, truth = "memwatch_store_memories", f"max by (store) ({BYTES}{c.sel})"
+        truth_s, what = c.series(BYTES, 4096), "its workspace holds memory Markdown"
+    elif c.caps.has(Feature.CHUNKS):
+        index = f'max by (store) (memwatch_chunks{{status="active",store="{c.name}"}})'
+        metric, labels, truth = "memwatch_chunks", {"status": "active"}, c.count
+        truth_s, what = c.series("memwatch_store_memories", 100), "its memories are there"
+    else:
+        return
+    r = c.rule("MemoryIndexEmpty", f"({index} and on(store) ({truth} > 0)) == 0", st,
+               f"The search index of {c.name} holds no chunks while {what}: the agent "
+               "recalls nothing (a reindex that emptied it).")
+    level(r, c.by, [c.series(metric, 0, **labels), truth_s], None,
+          [c.series(metric, 1, **labels), truth_s])
+    # an empty index beside nothing to index is a new agent, not a lost index
+    tl = timeline(r)
+    r.scenarios.append(Scenario("silent when there is nothing to index", (
+        tl.const(metric, {**c.labels, **labels}, 0), tl.const(truth_s.metric, truth_s.labels,
+                                                              0)), (Check(tl.end, ()),)))
     yield r
 
 

@@ -77,10 +77,17 @@ def level(rule: AlertRule, by: dict[str, str], fire: list[Series], value: float 
     prove(rule, by, tl, hold(fire), value, hold(silent))
 
 
+# Ages of hours or days are proved at 10-minute steps: promtool evaluates every rule of the
+# file at every step, and a day and a half at 1-minute steps costs minutes of CPU.
+LONG_AGE = 6 * 3600
+COARSE_STEP = 600
+
+
 def age(rule: AlertRule, by: dict[str, str], metric: str, labels: dict[str, str],
         limit: float) -> None:
     """Scenarios for `time() - <timestamp> >= limit`."""
-    tl = timeline(rule, limit)
+    every = COARSE_STEP if limit >= LONG_AGE and rule.for_s >= COARSE_STEP else STEP
+    tl = timeline(rule, limit, every)
     prove(rule, by, tl, (tl.const(metric, labels, 0.0),), float(tl.end),
           (tl.const(metric, labels, tl.end - limit + 1),),
           ("fires at the limit", "silent just below"))
