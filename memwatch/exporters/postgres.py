@@ -32,6 +32,11 @@ SAMPLE_ROWS = 20_000
 TAIL_PAGES = 256
 
 log = logging.getLogger("memwatch.exporters.postgres")
+# A recount may take this share of the store's timeout; one that does not finish leaves the
+# estimate reported (and is tried again after RECOUNT_RETRY_SECONDS) rather than failing
+# every scrape of a table too big to count within the timeout.
+RECOUNT_SHARE = 0.5
+RECOUNT_RETRY_SECONDS = 600.0
 
 
 class Relation(NamedTuple):
@@ -89,6 +94,7 @@ class PostgresBackend(Backend):
         self.policy = RecountPolicy(recount_bound)
         self.anchor: tuple[int, Anchor] | None = None
         self.recounts = 0
+        self._recount_retry_at = 0.0  # monotonic: no recount before (the last did not finish)
         self._standby_logged = False
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -220,13 +226,40 @@ class PostgresBackend(Backend):
         if decision.recount is None:
             self.anchor = None if decision.anchor is None else (rel.oid, decision.anchor)
             return decision.value
+        fallback = estimate if anchor is None else self.policy.projected(anchor, reading)
+        if reading.at < self._recount_retry_at:
+            return fallback  # the last recount did not finish: not on every scrape
         start = time.monotonic()
-        total = self.count_exact(cur)
+        total = self._recount(cur)
+        if total is None:
+            self._recount_retry_at = reading.at + RECOUNT_RETRY_SECONDS
+            log.warning("estimate recount did not finish within its share of the timeout: "
+                        "reporting the estimate, next try in "
+                        f"{RECOUNT_RETRY_SECONDS:.0f} s", extra={
+                            "store": self.name, "reason": decision.recount,
+                            "seconds": round(time.monotonic() - start, 3)})
+            return fallback
         self.recounts += 1
         self.anchor = (rel.oid, self.policy.anchor(total, reading))
         log.info("estimate recounted", extra={
             "store": self.name, "reason": decision.recount, "estimate": estimate,
             "count": total, "seconds": round(time.monotonic() - start, 3)})
+        return total
+
+    def _recount(self, cur: psycopg.Cursor[Any]) -> float | None:
+        """One exact count in a savepoint, under RECOUNT_SHARE of the store's timeout (the
+        rest is the collection's); None when it did not finish (slow, or a lock held on
+        the table): the collection goes on with the estimate instead of failing."""
+        full = max(1, int(self.timeout * 1000))
+        cur.execute("SAVEPOINT memwatch_recount")
+        cur.execute(f"SET LOCAL statement_timeout = {max(1, int(full * RECOUNT_SHARE))}")
+        try:
+            total = self.count_exact(cur)
+        except (pgerr.QueryCanceled, pgerr.LockNotAvailable):
+            cur.execute("ROLLBACK TO SAVEPOINT memwatch_recount")  # undoes the SET too
+            return None
+        cur.execute("RELEASE SAVEPOINT memwatch_recount")
+        cur.execute(f"SET LOCAL statement_timeout = {full}")
         return total
 
     def report_recounts(self, obs: Observation, estimating: bool) -> None:

@@ -317,3 +317,42 @@ def test_standby_recounts_every_ten_minutes(pg: PgCluster, table: str,
                 if r.levelno == logging.WARNING and "standby" in r.getMessage()]
     assert len(warnings) == 1, warnings
 
+
+
+def test_a_recount_that_cannot_finish_leaves_the_estimate(
+        pg: PgCluster, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table too big to count within its share of the timeout (here a count that sleeps
+    first, on the real server): the scrape answers in time with the estimate, up, instead
+    of failing on every scrape; the recount is tried again later and reports the truth."""
+    from memwatch.exporters import postgres as pgbackend
+
+    text = (f"stores:\n  - name: notes\n    preset: sql\n    backend: postgresql\n"
+            f"    dsn: '{pg.dsn()}'\n    table: {table}\n    count: estimate\n"
+            f"    timeout: 1s\n")
+    with exporter_for(text) as exp:
+        b = backend(exp)
+        assert Scrape(exp)("memwatch_store_memories", store="notes") == ROWS
+        pg.execute(f'DELETE FROM "{table}"')
+        wait_for_stats(pg, table, deleted=ROWS)
+
+        def slow_count(cur: Any) -> float:
+            cur.execute(f'SELECT pg_sleep(5), count(*) FROM "{table}"')
+            return float(cur.fetchone()[1])
+
+        monkeypatch.setattr(b, "count_exact", slow_count)
+        start = time.monotonic()
+        s = Scrape(exp)
+        assert time.monotonic() - start < 1 + 1  # within the store's timeout (+1 s)
+        assert s("memwatch_up", store="notes", backend="postgresql") == 1
+        assert s("memwatch_store_memories", store="notes") == ROWS  # the estimate
+        assert s("memwatch_recounts_total", store="notes") == 0
+        start = time.monotonic()
+        s = Scrape(exp)  # not tried again on every scrape
+        assert time.monotonic() - start < 0.5
+        assert s("memwatch_store_memories", store="notes") == ROWS
+        monkeypatch.undo()
+        monkeypatch.setattr(pgbackend, "RECOUNT_RETRY_SECONDS", 0.0)
+        b._recount_retry_at = 0.0  # the retry is due
+        s = Scrape(exp)
+        assert s("memwatch_store_memories", store="notes") == 0
+        assert s("memwatch_recounts_total", store="notes") == 1
