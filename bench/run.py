@@ -202,6 +202,18 @@ def start_postgres() -> Any:
     return pg
 
 
+def setup_database(pg: Any) -> tuple[str, str]:
+    """The benchmark's database and its read-only login role (a fresh random password);
+    returns (server version, that password)."""
+    password = secrets.token_urlsafe(18)
+    with pg.session("postgres") as conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            pgsql.Identifier(READER), pgsql.Literal(password)))
+    return version, password
+
+
 def tcp_dsn(pg: Any, user: str, password: str, scheme: str = "postgresql") -> str:
     dsn: str = pg.dsn(user=user, password=password, dbname=DB_NAME)
     return scheme + dsn.removeprefix("postgresql")
@@ -353,6 +365,9 @@ class DbTimer:
         return [(_short_sql(sql), statistics.median(t))
                 for (sql, _), t in zip(self.statements, self.per_statement, strict=True) if t]
 
+    def close(self) -> None:
+        self.conn.close()
+
 
 def _short_sql(sql: str) -> str:
     """A statement's gist for the report: its FROM/WHERE shape, not its whole text."""
@@ -370,9 +385,6 @@ def _short_sql(sql: str) -> str:
     if text.lower().startswith("select count(*)"):
         return text
     return text[:80]
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def default_timeout_check(fleet: Fleet, env: dict[str, str]) -> dict[str, Any]:
@@ -752,12 +764,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pg = start_postgres()
     timers: list[DbTimer] = []
     try:
-        password = secrets.token_urlsafe(18)
-        with pg.session("postgres") as conn:
-            pg_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-            conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                pgsql.Identifier(READER), pgsql.Literal(password)))
+        pg_version, password = setup_database(pg)
 
         def owner() -> psycopg.Connection[Any]:
             return pg.connect(DB_NAME, autocommit=False)  # type: ignore[no-any-return]
