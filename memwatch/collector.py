@@ -69,8 +69,9 @@ class StoreRunner:
         self._identity: str | None = None
         self.namespaces = NamespaceTracker(self.store.max_namespaces)
         checks_integrity = self.store.capabilities().features & INTEGRITY_FEATURES
-        self.integrity = IntegrityRunner(self.store.name, self.backend,
-                                         self.store.integrity_interval) if (
+        self.integrity = IntegrityRunner(
+            self.store.name, self.backend, self.store.integrity_interval,
+            self.store.integrity_timeout or self.store.timeout) if (
             checks_integrity and self.store.integrity_interval > 0) else None
 
     @property

@@ -4,7 +4,8 @@ Memories without an embedding, duplicates and the vectors' models and dimensions
 scan that costs more than a count, and they change slowly. A scrape starts the pass when it
 is due (every `integrity_interval`, default 10m) on a thread of its own and never waits for
 it; the last successful result is served on every scrape in between (the metrics' HELP
-says so). The backend bounds each pass by the store's timeout, on a connection of its own.
+says so). The backend bounds each pass by the store's `integrity_timeout` (by default its
+timeout), on a connection of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class IntegrityRunner:
     store: str
     backend: Backend
     interval: float
+    timeout: float
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     last: Observation | None = None
     last_success_at: float | None = None  # wall clock
@@ -62,7 +64,7 @@ class IntegrityRunner:
     def _run(self) -> None:
         start = time.monotonic()
         try:
-            obs = self.backend.integrity()
+            obs = self.backend.integrity(self.timeout)
         except CollectionError as exc:
             self._failed(exc.reason, str(exc))
         except Exception as exc:  # a bug or an unclassified driver error: count, don't die

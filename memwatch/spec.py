@@ -79,6 +79,9 @@ class StoreBase(Model):
     integrity_interval: Annotated[Seconds, Field(ge=0, le=7 * 86400)] = Field(
         600.0, description="How often the integrity pass (memories without an embedding, "
                            "duplicates, models and dimensions) runs; 0 turns it off.")
+    integrity_timeout: Annotated[Seconds, Field(gt=0, le=3600)] | None = Field(
+        None, description="The bound of one integrity pass (default: the store's timeout). "
+                          "It runs off the scrape path, so a big store can give it longer.")
     files: tuple[FilesCheck, ...] = ()
     baseline: int | None = Field(
         None, ge=1, description="Alert (info) when the count stays below this many memories.")

@@ -157,3 +157,20 @@ def test_not_served_while_the_store_is_down(tmp_path: Path) -> None:
         assert s("memwatch_up", store="oc", backend="sqlite") == 0
         assert s("memwatch_duplicate_memories", store="oc") is None  # no stale values
         assert s("memwatch_integrity_last_success_timestamp_seconds", store="oc") is not None
+
+
+def test_integrity_timeout_is_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big store gives the pass longer than its scrapes (`integrity_timeout`): the pass
+    is bounded by that, not by the store's timeout."""
+    db, _ = store(tmp_path)
+    monkeypatch.setattr("memwatch.exporters.sqlite.OpenclawMemBackend.integrity_query",
+                        _SlowIntegrity.integrity_query)
+    with exporter_for(spec(db, "timeout: 300ms\n            integrity_timeout: 1500ms")) as exp:
+        runner = exp.collector.runners[0].integrity
+        assert runner is not None and runner.timeout == 1.5
+        start = time.monotonic()
+        runner.run_now()
+        took = time.monotonic() - start
+        s = Scrape(exp)
+    assert 1.5 <= took < 1.5 + 2  # not cut at the scrape's 300 ms
+    assert s("memwatch_integrity_errors_total", store="oc", reason="timeout") == 1

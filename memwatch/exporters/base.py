@@ -62,9 +62,9 @@ class Backend(ABC):
     def collect(self) -> Observation:
         """Query the store; raise CollectionError with a reason on failure."""
 
-    def integrity(self) -> Observation:
+    def integrity(self, timeout: float) -> Observation:
         """The integrity pass (memwatch/integrity.py): series of the store's integrity
-        features, bounded by its timeout, safe to run beside collect()."""
+        features, bounded by `timeout`, safe to run beside collect()."""
         raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
 
     def cancel(self) -> None:  # noqa: B027 - optional hook: interrupt a running collect()

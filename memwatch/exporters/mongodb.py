@@ -217,20 +217,21 @@ class MongoBackend(Backend):
         return max(self.timeout - SELECTION_SLACK, self.timeout / 2)
 
     def collect(self) -> Observation:
-        return self._bounded(self.query)
+        return self._bounded(self.query, self.budget)
 
-    def integrity(self) -> Observation:
-        return self._bounded(self.integrity_query)
+    def integrity(self, timeout: float) -> Observation:
+        return self._bounded(self.integrity_query, max(timeout - SELECTION_SLACK, timeout / 2))
 
     def integrity_query(self, client: MongoClient[Doc]) -> Observation:
         raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
 
-    def _bounded(self, run: Callable[[MongoClient[Doc]], Observation]) -> Observation:
-        """`run` within the store's timeout (the client is thread-safe: an integrity pass
-        runs beside a collection), its driver errors classified."""
+    def _bounded(self, run: Callable[[MongoClient[Doc]], Observation], budget: float
+                 ) -> Observation:
+        """`run` within `budget` seconds (the client is thread-safe: an integrity pass runs
+        beside a collection), its driver errors classified."""
         client = self.client()
         try:
-            with pymongo.timeout(self.budget):
+            with pymongo.timeout(budget):
                 return run(client)
         except CollectionError:
             raise

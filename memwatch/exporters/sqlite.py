@@ -69,24 +69,24 @@ class SqliteBackend(Backend):
         return float(total)
 
     def collect(self) -> Observation:
-        obs = self._in_snapshot(self.query, cancellable=True)
+        obs = self._in_snapshot(self.query, self.timeout, cancellable=True)
         obs.size_bytes = self.size_bytes()
         return obs
 
-    def integrity(self) -> Observation:
+    def integrity(self, timeout: float) -> Observation:
         # its own connection and timer, so it runs beside collect() (never cancelled by a
         # scrape's timeout: the timer bounds it)
-        return self._in_snapshot(self.integrity_query, cancellable=False)
+        return self._in_snapshot(self.integrity_query, timeout, cancellable=False)
 
     def integrity_query(self, conn: sqlite3.Connection) -> Observation:
         raise NotImplementedError(f"{type(self).__name__} has no integrity pass")
 
-    def _in_snapshot(self, run: Callable[[sqlite3.Connection], Observation],
+    def _in_snapshot(self, run: Callable[[sqlite3.Connection], Observation], timeout: float,
                      cancellable: bool) -> Observation:
-        """`run` on a fresh read-only connection inside one read snapshot, interrupted at
-        the store's timeout."""
+        """`run` on a fresh read-only connection inside one read snapshot, interrupted
+        after `timeout` seconds."""
         conn = self._open()
-        timer = threading.Timer(self.timeout, conn.interrupt)
+        timer = threading.Timer(timeout, conn.interrupt)
         if cancellable:
             with self._lock:
                 self._conn = conn
@@ -148,8 +148,10 @@ class OpenclawMemBackend(SqliteBackend):
         cap = self.store.max_namespaces
         # every tool at once (a few dozen): the largest are the namespaces, and a watched
         # one missing here holds no observation (memwatch/namespaces.py)
+        # NOT INDEXED: through the (tool_name, ts) index SQLite would fetch every row at
+        # random for detail_json; a scan reads them in order (6x faster at 100k)
         groups = conn.execute(
-            f"SELECT tool_name, count(*) FROM observations WHERE NOT ({_ARCHIVED}) "
+            f"SELECT tool_name, count(*) FROM observations NOT INDEXED WHERE NOT ({_ARCHIVED}) "
             "GROUP BY tool_name").fetchall()
         obs = Observation(memories=active, namespaces=cap_namespaces(groups, active, cap),
                           newest_timestamp=_unix(newest))
@@ -182,8 +184,8 @@ class OpenclawMemBackend(SqliteBackend):
             raise CollectionError("schema", f"{self.path}: no observations table")
         obs.add(m.DUPLICATES.name, self.scalar(
             conn, "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "
-                  f"observations WHERE NOT ({_ARCHIVED}) GROUP BY tool_name, summary, "
-                  "detail_json HAVING count(*) > 1)"))
+                  f"observations NOT INDEXED WHERE NOT ({_ARCHIVED}) GROUP BY tool_name, "
+                  "summary, detail_json HAVING count(*) > 1)"))
         if "observation_embeddings" not in tables:
             return obs  # a store without embeddings: none can be missing or mixed
         for model, n in conn.execute("SELECT coalesce(model, ''), count(*) FROM "
