@@ -185,7 +185,16 @@ class Mem0HistoryStore(StoreBase, SqliteSource):
 
 
 
-class Mem0PgvectorStore(StoreBase, PostgresSource):
+class HistoryLinked(Model):
+    """A mem0 vector store whose history.db is watched too (a mem0-history store)."""
+
+    history_store: StoreName | None = Field(
+        None, description="A mem0-history store whose events this store's count must match "
+                          "(MemoryLossUnexplained, MemoryWritesNotStored, "
+                          "MemoryHistoryMismatch).")
+
+
+class Mem0PgvectorStore(StoreBase, PostgresSource, HistoryLinked):
     """mem0's pgvector table."""
 
     preset: Literal["mem0-pgvector"]
@@ -197,10 +206,6 @@ class Mem0PgvectorStore(StoreBase, PostgresSource):
     recount_bound: float = Field(
         0.02, gt=0, lt=1, description="count: estimate: count exactly when the table's "
         "statistics and the planner's estimate disagree by more than this ratio.")
-    history_store: StoreName | None = Field(
-        None, description="A mem0-history store whose events this store's count must match "
-                          "(MemoryLossUnexplained, MemoryWritesNotStored, "
-                          "MemoryHistoryMismatch).")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -367,7 +372,7 @@ class ClawMongoStore(StoreBase, MongoSource):
 
 
 
-class Mem0MongoStore(StoreBase, MongoSource):
+class Mem0MongoStore(StoreBase, MongoSource, HistoryLinked):
     """mem0's MongoDB vector store: documents `{_id, embedding, payload}`."""
 
     preset: Literal["mem0-mongodb"]
@@ -375,10 +380,6 @@ class Mem0MongoStore(StoreBase, MongoSource):
     collection: MongoCollection = "mem0"
     namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
     count: CountMode = "exact"
-    history_store: StoreName | None = Field(
-        None, description="A mem0-history store whose events this store's count must match "
-                          "(MemoryLossUnexplained, MemoryWritesNotStored, "
-                          "MemoryHistoryMismatch).")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
