@@ -355,7 +355,8 @@ class DbTimer:
             for i, (sql, params) in enumerate(self.statements):
                 ts = time.perf_counter()
                 cur.execute(sql, params)
-                cur.fetchall()
+                if cur.description is not None:  # SAVEPOINT, SET LOCAL return no rows
+                    cur.fetchall()
                 self.per_statement[i].append(time.perf_counter() - ts)
         self.conn.rollback()
         return time.perf_counter() - t0
