@@ -193,6 +193,14 @@ def as_collector(backend: Backend) -> Backend:
     return backend
 
 
+def integrity_runner(name: str, spec_text: str) -> IntegrityRunner:
+    """The store's integrity pass as the exporter runs it (its integrity_timeout, else its
+    timeout)."""
+    store = store_of(spec_text)
+    return IntegrityRunner(name, make_backend(store), 600.0,
+                           store.integrity_timeout or store.timeout)
+
+
 def pass_once(runner: IntegrityRunner) -> float:
     """One integrity pass as the exporter runs it; its own duration, or raise."""
     failed = sum(runner.errors.values())
@@ -298,7 +306,7 @@ def openclaw_phase(args: argparse.Namespace, fleet: Fleet, workdir: Path) -> dic
         f"{res['file_bytes'] / 2**20:.0f} MiB, built in {res['build_s']:.0f} s")
     spec_text = memwatch_spec("openclaw", "", path=path)
     backend = as_collector(make_backend(store_of(spec_text)))
-    runner = IntegrityRunner("openclaw", backend, 600.0)
+    runner = integrity_runner("openclaw", spec_text)
     times = interleaved({
         "count": lambda: sqlite_count(path),
         "collect": lambda: timed(backend.collect),
@@ -448,7 +456,7 @@ def mem0_integrity(args: argparse.Namespace, reader: Connect, su: psycopg.Connec
                    ) -> dict[str, Any]:
     """The pass (store timeout 120 s) beside count(*), and exact mode's collection."""
     spec_text = memwatch_spec("mem0-pgvector", "exact")
-    runner = IntegrityRunner("mem0", make_backend(store_of(spec_text)), 600.0)
+    runner = integrity_runner("mem0", spec_text)
     exact = as_collector(make_backend(store_of(spec_text)))
     temps: list[tuple[int, int]] = []
     with reader() as conn:
@@ -478,8 +486,7 @@ def mem0_integrity(args: argparse.Namespace, reader: Connect, su: psycopg.Connec
 
 def default_timeout_pass(spec_text: str) -> dict[str, Any]:
     """One pass under the spec's default timeout (5 s), as an exporter runs it."""
-    runner = IntegrityRunner("mem0", make_backend(store_of(
-        spec_text.replace("    timeout: 120s\n", ""))), 600.0)
+    runner = integrity_runner("mem0", spec_text.replace("    timeout: 120s\n", ""))
     runner.run_now()
     failed = {k: v for k, v in runner.errors.items() if v}
     log(f"  integrity with the default timeout: {runner.duration} s, errors {failed}")
