@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import sqlite3
@@ -48,7 +47,6 @@ from run import (
     DB_NAME,
     DOC,
     READER,
-    ROOT,
     DbTimer,
     Exporter,
     Fleet,
@@ -60,7 +58,7 @@ from run import (
     memwatch_spec,
     ms,
     pct,
-    results_file,
+    report,
     sample,
     scrape,
     setup_database,
@@ -1142,18 +1140,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser().parse_args()
-    if args.render:
-        res = json.loads(args.render.read_text())
-    else:
-        res = run(args)
-        with results_file(args.json) as tmp:
-            tmp.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md = render(res)
-    print(md)
-    if not args.no_write:
-        write_section(md)
-        log(f"wrote {DOC.relative_to(ROOT)}")
+    report(parser().parse_args(), run, render, write_section)
 
 
 if __name__ == "__main__":

@@ -1285,17 +1285,23 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=BENCH / "results" / "last-run.json")
     p.add_argument("--render", type=Path, metavar="JSON",
                    help="only re-render the report from a saved results file")
-    args = p.parse_args()
+    report(p.parse_args(), run, render, write_doc)
+
+
+def report(args: argparse.Namespace, measure: Callable[[argparse.Namespace], dict[str, Any]],
+           render_md: Callable[[dict[str, Any]], str], write: Callable[[str], None]) -> None:
+    """Measure (or, with --render, reload a saved run), keep the samples, print the report
+    and write it into docs/benchmarks.md unless --no-write: every bench script's main."""
     if args.render:
         res = json.loads(args.render.read_text())
     else:
-        res = run(args)
+        res = measure(args)
         with results_file(args.json) as tmp:
             tmp.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md = render(res)
+    md = render_md(res)
     print(md)
     if not args.no_write:
-        write_doc(md)
+        write(md)
         log(f"wrote {DOC.relative_to(ROOT)}")
 
 

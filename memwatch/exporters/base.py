@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from memwatch.metrics import BY_NAME, NO_NAMESPACE, OTHER_NAMESPACE
@@ -32,16 +33,22 @@ class Observation:
         self.extra.append((metric, labels, float(value)))
 
 
+def by_label(groups: Iterable[tuple[str | None, float]]) -> dict[str, float]:
+    """Group counts by their label value: NULL and '' are one label, `__none__`, counted
+    once, together."""
+    merged: dict[str, float] = {}
+    for ns, n in groups:
+        merged[ns or NO_NAMESPACE] = merged.get(ns or NO_NAMESPACE, 0.0) + float(n)
+    return merged
+
+
 def cap_namespaces(top: list[tuple[str | None, float]], total: float, cap: int) -> dict[str, float]:
     """Keep the `cap` largest namespaces; whatever the total has beyond them is `__other__`.
 
     `top` may be longer than `cap` (a backend that returns every group) or exactly `cap`
     long (a backend that asked the database for the top rows only).
     """
-    merged: dict[str, float] = {}
-    for ns, n in top:  # NULL and '' are one label, `__none__`: count them once, together
-        merged[ns or NO_NAMESPACE] = merged.get(ns or NO_NAMESPACE, 0.0) + n
-    ordered = sorted(merged.items(), key=lambda x: (-x[1], x[0]))
+    ordered = sorted(by_label(top).items(), key=lambda x: (-x[1], x[0]))
     kept = dict(ordered[:cap])
     other = total - sum(kept.values())
     if other > 0 or len(ordered) > cap:

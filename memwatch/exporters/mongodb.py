@@ -44,7 +44,7 @@ from pymongo.errors import (
 from memwatch import metrics as m
 from memwatch import secrets
 from memwatch.errors import CollectionError, SecretError
-from memwatch.exporters.base import Backend, Observation, cap_namespaces
+from memwatch.exporters.base import Backend, Observation, by_label, cap_namespaces
 from memwatch.exporters.files import parse_time
 from memwatch.spec import (
     ClawMongoStore,
@@ -551,7 +551,7 @@ class ClawMongoBackend(MongoBackend):
         obs.memories = total
         obs.namespaces = cap_namespaces(list(agents.items()), total, s.max_namespaces)
         if s.count == "exact":  # every agent was counted: a watched one missing here is 0
-            obs.namespace_counts = {a or m.NO_NAMESPACE: n for a, n in agents.items()}
+            obs.namespace_counts = by_label(agents.items())
         obs.newest_timestamp = max(newest) if newest else None
         obs.backlog = backlog
         obs.backlog_oldest = oldest

@@ -23,7 +23,7 @@ from typing import Any
 from memwatch import metrics as m
 from memwatch.errors import CollectionError
 from memwatch.exporters import markdown
-from memwatch.exporters.base import Observation, cap_namespaces
+from memwatch.exporters.base import Observation, by_label, cap_namespaces
 from memwatch.exporters.sqlite import SqliteBackend
 from memwatch.spec import OpenclawMemoryCoreStore
 
@@ -72,7 +72,7 @@ class OpenclawMemoryCoreBackend(SqliteBackend):
                           namespaces=cap_namespaces([(s, float(n)) for s, n, _ in rows],
                                                     total, cap),
                           newest_timestamp=_ms(newest))
-        obs.namespace_counts = {(s or m.NO_NAMESPACE): float(n) for s, n, _ in rows}
+        obs.namespace_counts = by_label((s, n) for s, n, _ in rows)
         meta = self._meta(conn, lay)
         obs.add(m.MEMORY_INDEX_INFO.name, 1, layout=lay.name,
                 model=str(meta.get("model") or ""), provider=str(meta.get("provider") or ""))

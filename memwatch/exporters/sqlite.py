@@ -19,7 +19,7 @@ from typing import Any
 
 from memwatch import metrics as m
 from memwatch.errors import CollectionError
-from memwatch.exporters.base import Backend, Observation, cap_namespaces
+from memwatch.exporters.base import Backend, Observation, by_label, cap_namespaces
 from memwatch.exporters.sqlbuild import SqlBuilder
 from memwatch.spec import Mem0HistoryStore, OpenclawMemStore, SqlStore
 
@@ -155,11 +155,7 @@ class OpenclawMemBackend(SqliteBackend):
             "GROUP BY tool_name").fetchall()
         obs = Observation(memories=active, namespaces=cap_namespaces(groups, active, cap),
                           newest_timestamp=_unix(newest))
-        counts: dict[str, float] = {}
-        for tool, n in groups:  # NULL and '' are both __none__
-            key = tool or m.NO_NAMESPACE
-            counts[key] = counts.get(key, 0.0) + float(n)
-        obs.namespace_counts = counts
+        obs.namespace_counts = by_label(groups)
         obs.add(m.ARCHIVED.name, archived)
         if "episodic_events" in tables:
             for scope, n in conn.execute(

@@ -4,14 +4,13 @@ names): mem0's collection and ClawMongo's, the incidents replayed as on the othe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
 
-from tests.helpers import exporter_for, run_integrity
 from tests.incidents.replay import Rules, Snapshot
 from tests.incidents.stores import FRESH, now
 from tests.incidents.verdict import (
@@ -21,6 +20,7 @@ from tests.incidents.verdict import (
     for_minutes,
     harmless,
     replay_both,
+    scrape_around,
 )
 from tests.mongodb.conftest import MongoEnv, stores
 from tests.postgres.mem0data import PACIFIC
@@ -39,16 +39,6 @@ def mem0_docs(users: dict[str, int], dim: int, first: int = 0) -> Iterator[Doc]:
                    "payload": {"data": text, "hash": hashlib.md5(text.encode()).hexdigest(),
                                "user_id": user, "created_at": created.isoformat()}}
             i += 1
-
-
-def scrape(spec: str, change: Callable[[], None]) -> tuple[Snapshot, Snapshot, Snapshot]:
-    """before, still (nothing changed), after `change()`: each after an integrity pass."""
-    with exporter_for(spec) as exp:
-        run_integrity(exp)
-        before, still = Snapshot.take(exp), Snapshot.take(exp)
-        change()
-        run_integrity(exp)
-        return before, still, Snapshot.take(exp)
 
 
 def replayed(spec: str, tmp_path: Path, snaps: tuple[Snapshot, Snapshot, Snapshot],
@@ -72,7 +62,7 @@ def test_14_one_mem0_user_deleted_on_mongodb(mongo: MongoEnv, tmp_path: Path) ->
                if i % 11 == 0][:90]
         dbs["control"]["mem0"].delete_many({"_id": {"$in": ids}})
 
-    snaps = scrape(spec, change)
+    snaps = scrape_around(spec, change)
     after = snaps[2]
     assert after.get("memwatch_memories", store="lost", namespace="alice") == 0
     assert after.get("memwatch_store_memories", store="control") == 910
@@ -117,7 +107,7 @@ def test_15_16_clawmongo_index_emptied(mongo: MongoEnv, tmp_path: Path) -> None:
         ctl.insert_many([{"path": f"memory/{i}.md", "text": "y", "status": "active"}
                          for i in range(20)])
 
-    snaps = scrape(spec, change)
+    snaps = scrape_around(spec, change)
     active = {n: snaps[2].get("memwatch_chunks", store=n, status="active") for n in names}
     assert active == {"one-agent": 30, "all-agents": 0, "control": 50}  # the signal is there
     out = replayed(spec, tmp_path, snaps, list(names))
@@ -139,7 +129,7 @@ def test_17_embedding_dimensions_mixed_on_mongodb(mongo: MongoEnv, tmp_path: Pat
         dbs["mixed"]["mem0"].insert_many(list(mem0_docs({"alice": 50}, 768, first=200)))
         dbs["control"]["mem0"].insert_many(list(mem0_docs({"alice": 50}, 1536, first=200)))
 
-    snaps = scrape(spec, change)
+    snaps = scrape_around(spec, change)
     dims = snaps[2].family("memwatch_embeddings_by_dimension", "mixed", "dimension")
     assert dims == {"1536": 200, "768": 50}
     out = replayed(spec, tmp_path, snaps, list(dbs))

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import exporter_for, run_integrity
-from tests.incidents.replay import Rules, Snapshot
-from tests.incidents.verdict import caught, documented, for_minutes, harmless, replay_both
+from tests.incidents.replay import Rules
+from tests.incidents.verdict import (
+    caught,
+    documented,
+    for_minutes,
+    harmless,
+    replay_both,
+    scrape_around,
+)
 from tests.openclaw_core.conftest import Built
 
 
@@ -23,13 +28,12 @@ def test_18_reindex_empties_the_index(current: Built, tmp_path: Path) -> None:
     along); the no-change replay fires nothing."""
     b = current.copy(tmp_path / "emptied")
     spec = b.spec("emptied")
-    with exporter_for(spec) as exp:
-        run_integrity(exp)
-        before, still = Snapshot.take(exp), Snapshot.take(exp)
+
+    def empty() -> None:
         with contextlib.closing(sqlite3.connect(b.db)) as conn, conn:
             conn.execute("DELETE FROM memory_index_chunks")
-        run_integrity(exp)
-        after = Snapshot.take(exp)
+
+    before, still, after = scrape_around(spec, empty)
     assert (before.get("memwatch_store_memories", store="emptied") or 0) > 0
     assert after.get("memwatch_store_memories", store="emptied") == 0
     assert (after.get("memwatch_markdown_bytes", store="emptied") or 0) > 0
@@ -47,15 +51,6 @@ def _pair(current: Built, tmp_path: Path, names: tuple[str, str]) -> tuple[Built
     return a, b, spec
 
 
-def _snapshots(spec: str, change: Callable[[], None]) -> tuple[Snapshot, Snapshot, Snapshot]:
-    with exporter_for(spec) as exp:
-        run_integrity(exp)
-        before, still = Snapshot.take(exp), Snapshot.take(exp)
-        change()
-        run_integrity(exp)
-        return before, still, Snapshot.take(exp)
-
-
 def test_19_markdown_lost(current: Built, tmp_path: Path) -> None:
     """A daily memory file deleted from the workspace (a cleanup script, a sync that lost
     it): the index still answers for it, the truth is gone. Control: the agent appends a
@@ -67,7 +62,7 @@ def test_19_markdown_lost(current: Built, tmp_path: Path) -> None:
         with (grown.workspace / "MEMORY.md").open("a") as fh:
             fh.write("- Ana prefers the on-call handover at 09:00.\n")
 
-    before, still, after = _snapshots(spec, change)
+    before, still, after = scrape_around(spec, change)
     assert after.get("memwatch_markdown_files", store="lost", state="missing") == 1
     out = replay_both(Rules.render(spec, tmp_path), before, still, [after], ["lost", "grown"])
     caught(out, "lost", "MemoryMarkdownLost", for_minutes("MemoryMarkdownLost"))
@@ -86,7 +81,7 @@ def test_20_files_never_indexed(current: Built, tmp_path: Path) -> None:
         for b in (stuck, kept):
             (b.workspace / "memory/2026-11-29.md").write_text(text)
 
-    before, still, after = _snapshots(spec, change)
+    before, still, after = scrape_around(spec, change)
     assert after.get("memwatch_markdown_files", store="stuck", state="unindexed") == 1
     out = replay_both(Rules.render(spec, tmp_path), before, still, [after], ["stuck", "kept"],
                       frozen=["stuck"], minutes=45)

@@ -4,11 +4,12 @@ table of docs/incidents.md, which every replay checks its own row against."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from memwatch.catalogue import BY_NAME
+from tests.helpers import exporter_for, run_integrity
 from tests.incidents.replay import AFTER_MINUTES, Replay, Rules, Snapshot, start, timeline
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "incidents.md"
@@ -38,6 +39,17 @@ def replay_both(rules: Rules, before: Snapshot, still: Snapshot, after: Sequence
     for store in stores:
         assert not base.alerts(store, since=0), f"nothing changed, yet {base.alerts(store)}"
     return Outcome(inc, base)
+
+
+def scrape_around(spec: str, change: Callable[[], None]
+                  ) -> tuple[Snapshot, Snapshot, Snapshot]:
+    """before, still (nothing changed), after `change()`: each after an integrity pass."""
+    with exporter_for(spec) as exp:
+        run_integrity(exp)
+        before, still = Snapshot.take(exp), Snapshot.take(exp)
+        change()
+        run_integrity(exp)
+        return before, still, Snapshot.take(exp)
 
 
 def caught(out: Outcome, store: str, alert: str, within: int, **labels: str) -> int:
