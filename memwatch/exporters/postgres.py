@@ -23,8 +23,9 @@ from memwatch import metrics as m
 from memwatch import secrets
 from memwatch.errors import CollectionError, SecretError
 from memwatch.exporters.base import Backend, Observation, cap_namespaces
+from memwatch.exporters.pg_newest import SNAPSHOT_XMIN, NewestTracker, full_pass, newest_of
 from memwatch.exporters.recount import Anchor, Reading, RecountPolicy
-from memwatch.exporters.sqlbuild import PG_ISO_GUARD, SqlBuilder, ident
+from memwatch.exporters.sqlbuild import SqlBuilder, ident
 from memwatch.spec import Mem0PgvectorStore, PostgresSource, SqlStore
 
 # Estimate mode: rows sampled for namespace counts, heap pages read for freshness.
@@ -55,6 +56,7 @@ class Relation(NamedTuple):
     inserted: int  # n_tup_ins
     deleted: int  # n_tup_del
     standby: bool  # pg_is_in_recovery(): these statistics never move
+    filenode: int  # changes when the table is truncated or rewritten
 
 
 def classify(exc: Exception) -> CollectionError:
@@ -203,7 +205,8 @@ class PostgresBackend(Backend):
             "SELECT c.oid, c.reltuples, c.relpages, pg_relation_size(c.oid), "
             "pg_total_relation_size(c.oid), current_setting('block_size')::int, "
             "pg_stat_get_live_tuples(c.oid), pg_stat_get_tuples_inserted(c.oid), "
-            "pg_stat_get_tuples_deleted(c.oid), pg_is_in_recovery() "
+            "pg_stat_get_tuples_deleted(c.oid), pg_is_in_recovery(), "
+            "coalesce(pg_relation_filenode(c.oid), 0) "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
             (schema, table))
@@ -294,29 +297,7 @@ def _cancel(conn: psycopg.Connection[Any]) -> None:
         conn.cancel_safe(timeout=1.0)
 
 
-def _cast(expr: str) -> str:
-    """An ISO timestamp string as timestamptz; NULL (not an error) when it is malformed."""
-    return f"CASE WHEN {expr} ~ '{PG_ISO_GUARD}' THEN {expr}::timestamptz END"
-
-
-def _offset(key: str) -> str:
-    """The UTC offset a payload timestamp ends with ('Z', '-08:00'...): cheap per row."""
-    f = f"(payload->>'{key}')"
-    return f"CASE WHEN right({f}, 1) = 'Z' THEN 'Z' ELSE right({f}, 6) END"
-
-
-# Freshness without a regex and a cast on every row (7 s at 1M rows): within one UTC
-# offset ISO strings sort as text, so the scan keeps the text maximum per offset and only
-# those few candidates are checked and cast. A malformed string that sorts above the valid
-# ones of its offset hides that offset's newest (mem0 writes isoformat(): not in practice).
-def _newest_candidates(table: str, extra_keys: str = "", where: str = "") -> str:
-    return (f"SELECT {extra_keys}{_offset('created_at')} AS oc, {_offset('updated_at')} AS ou, "
-            f"count(*) AS n, max(payload->>'created_at') AS c, "
-            f"max(payload->>'updated_at') AS u FROM {table}{where} "
-            f"GROUP BY {'1, 2, 3' if extra_keys else '1, 2'}")
-
-
-_NEWEST = f"max(greatest({_cast('c')}, {_cast('u')}))"  # NULLs ignored
+_PAYLOAD_NEWEST = newest_of("payload->>'created_at'", "payload->>'updated_at'")
 _DIMENSION = re.compile(r"\((\d+)\)")
 
 
@@ -327,6 +308,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         super().__init__(store, store.timeout, store.name, store.recount_bound)
         self.store = store
         self.table = f"{ident(store.schema_)}.{ident(store.table)}"
+        self.newest = NewestTracker(self.table)
 
     def count_exact(self, cur: psycopg.Cursor[Any]) -> float:
         cur.execute(f"SELECT count(*) FROM {self.table}")
@@ -346,7 +328,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         dimension = self._declared_dimension(cur, rel.oid)
         total = self.estimated_total(cur, rel) if estimating else None
         if total is None:
-            obs = self._exact(cur)
+            obs = self._exact(cur, rel)
         else:
             planner = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes,
                                             rel.block) or 0.0
@@ -364,29 +346,40 @@ class Mem0PgvectorBackend(PostgresBackend):
         if self.store.expected_dimension is not None:
             obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
 
-    def _exact(self, cur: psycopg.Cursor[Any]) -> Observation:
-        """One scan: the largest namespaces, the total and the newest, plus the exact
-        counts of the namespaces the collector watches (memwatch/namespaces.py)."""
+    def _exact(self, cur: psycopg.Cursor[Any], rel: Relation) -> Observation:
+        """One hashed GROUP BY user pass: the largest namespaces, the total, the exact
+        counts of the namespaces the collector watches (memwatch/namespaces.py), and the
+        newest of the rows written since the last pass (memwatch/exporters/pg_newest.py)."""
         cap = self.store.max_namespaces
-        groups = _newest_candidates(self.table, "payload->>%s AS ns, ")
+        key = (rel.oid, rel.filenode, rel.deleted)
+        since = self.newest.horizon(cur, key)
+        # OFFSET 0: the planner, with no statistics for the keys, plans a few hashed
+        # groups; over `payload->>...` itself it planned one per row, sorted and spilled
         cur.execute(
-            f"WITH g AS ({groups}), per_ns AS (SELECT ns, sum(n) AS n FROM g GROUP BY ns), "
-            f"top AS (SELECT ns, n FROM per_ns ORDER BY n DESC, ns LIMIT %s) "
-            f"SELECT false, ns, n, (SELECT sum(n) FROM per_ns), (SELECT {_NEWEST} FROM g) "
-            f"FROM top UNION ALL SELECT true, ns, n, NULL, NULL FROM per_ns "
-            f"WHERE coalesce(nullif(ns, ''), %s) = ANY(%s)",
-            (self.store.namespace, cap, m.NO_NAMESPACE, sorted(self.watch)))
+            "WITH per_ns AS (SELECT ns, count(*) AS n, "
+            f"max({_PAYLOAD_NEWEST}) "
+            "FILTER (WHERE recent) AS newest FROM (SELECT payload->>%s AS ns, "
+            "age(xmin) <= (SELECT age(%s::text::xid)) AS recent, payload "
+            f"FROM {self.table} OFFSET 0) k GROUP BY ns), "
+            "top AS (SELECT ns, n FROM per_ns ORDER BY n DESC, ns LIMIT %s) "
+            "SELECT false, ns, n, (SELECT sum(n) FROM per_ns), "
+            "(SELECT extract(epoch FROM max(newest)) FROM per_ns), "
+            f"{SNAPSHOT_XMIN} FROM top UNION ALL SELECT true, ns, n, NULL, NULL, NULL "
+            "FROM per_ns WHERE coalesce(nullif(ns, ''), %s) = ANY(%s)",
+            (self.store.namespace, str(since), cap, m.NO_NAMESPACE, sorted(self.watch)))
         rows = cur.fetchall()
         top = [r for r in rows if not r[0]]
         watched = {(r[1] or m.NO_NAMESPACE): float(r[2]) for r in rows if r[0]}
-        if not top:
+        if not top:  # no rows: nothing is newest, whatever was before
+            self.newest.known = None
             return Observation(memories=0.0, namespaces={}, namespace_counts=watched)
         total = float(top[0][3])
-        newest = top[0][4]
+        self.newest.update(key, None if top[0][4] is None else float(top[0][4]),
+                           int(top[0][5]))
         return Observation(
             memories=total,
             namespaces=cap_namespaces([(r[1], float(r[2])) for r in top], total, cap),
-            newest_timestamp=None if newest is None else newest.timestamp(),
+            newest_timestamp=self.newest.newest,
             namespace_counts=watched,
         )
 
@@ -450,8 +443,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         sampled = float(rows[0][2]) if rows else 0.0
         scale = total / sampled if sampled else 0.0
         top = [(r[0], float(round(r[1] * scale))) for r in rows]
-        tail = _newest_candidates(self.table, where=" WHERE ctid >= %s::tid")
-        cur.execute(f"SELECT extract(epoch FROM {_NEWEST}) FROM ({tail}) g",
+        cur.execute(full_pass(self.table, where=" WHERE ctid >= %s::tid"),
                     (f"({max(0, pages - TAIL_PAGES)},0)",))
         newest = cur.fetchone()
         return Observation(
