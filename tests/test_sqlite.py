@@ -58,6 +58,31 @@ def openclaw(tmp_path: Path) -> tuple[Path, sqlite3.Connection, dict[str, object
     return db, conn, expect
 
 
+def test_openclaw_archived_only_when_lifecycle_says_so(tmp_path: Path) -> None:
+    """Only detail_json.lifecycle.state = 'soft-archived' archives a row: not the words in
+    another field, not malformed JSON holding them, not a NULL detail; a tool whose every
+    row is archived is no namespace at all."""
+    db = tmp_path / "openclaw-mem.sqlite"
+    conn = oc.create(db)
+    details = {
+        "archived": ('{"lifecycle": {"state": "soft-archived"}}', "kept"),
+        "elsewhere": ('{"note": "soft-archived", "lifecycle": {"state": "active"}}', "kept"),
+        "malformed": ('{"lifecycle": {"state": "soft-archived"', "kept"),
+        "null": (None, "kept"),
+        "all_gone": ('{"lifecycle": {"state": "soft-archived"}}', "gone"),
+    }
+    for name, (detail, tool) in details.items():
+        conn.execute("INSERT INTO observations (ts, kind, summary, tool_name, detail_json) "
+                     "VALUES (?, 'tool', ?, ?, ?)", (oc.js_time(T0), name, tool, detail))
+    conn.commit()
+    with exporter_for(spec(db)) as exp:
+        assert value(exp, "memwatch_store_memories", store="oc") == 3
+        assert value(exp, "memwatch_archived_memories", store="oc") == 2
+        by_ns = {dict(k)["namespace"]: v
+                 for k, v in samples(exp, "memwatch_memories").items()}
+        assert by_ns == {"kept": 3}
+
+
 def spec(db: Path, extra: str = "") -> str:
     return f"""
         stores:

@@ -127,9 +127,12 @@ def _unix(julian: float | None) -> float | None:
     return None if julian is None else round((julian - 2440587.5) * 86400.0, 3)
 
 
-# A soft-archived observation: detail_json.lifecycle.state = 'soft-archived'.
-_ARCHIVED = ("(CASE WHEN json_valid(detail_json) "
-             "THEN json_extract(detail_json, '$.lifecycle.state') END) IS 'soft-archived'")
+# A soft-archived observation: detail_json.lifecycle.state = 'soft-archived'. instr() first:
+# parsing every row's JSON cost 5x a count(*); only the rows holding the words are parsed.
+# (JSON writers do not escape ASCII letters or '-': the words are there as written.)
+_ARCHIVED = ("(coalesce(instr(detail_json, 'soft-archived'), 0) > 0 AND "
+             "(CASE WHEN json_valid(detail_json) "
+             "THEN json_extract(detail_json, '$.lifecycle.state') END) IS 'soft-archived')")
 
 
 class OpenclawMemBackend(SqliteBackend):
@@ -141,18 +144,21 @@ class OpenclawMemBackend(SqliteBackend):
         tables = self.tables(conn)
         if "observations" not in tables:
             raise CollectionError("schema", f"{self.path}: no observations table")
-        total, archived, newest = conn.execute(
-            f"SELECT count(*), coalesce(sum({_ARCHIVED}), 0), max(julianday(ts)) "
-            "FROM observations").fetchone()
-        active = float(total - archived)
+        # per tool through the (tool_name, ts) index, never reading a row; then only the
+        # archived rows, from one scan of the table (in order: through the index SQLite
+        # would fetch every row at random for detail_json, 6x slower at 100k)
+        rows = conn.execute("SELECT tool_name, count(*), max(julianday(ts)) "
+                            "FROM observations GROUP BY tool_name").fetchall()
+        gone = dict(conn.execute(f"SELECT tool_name, count(*) FROM observations NOT INDEXED "
+                                 f"WHERE {_ARCHIVED} GROUP BY tool_name").fetchall())
+        archived = sum(gone.values())
+        active = float(sum(n for _, n, _ in rows) - archived)
+        newest = max((t for _, _, t in rows if t is not None), default=None)
         cap = self.store.max_namespaces
         # every tool at once (a few dozen): the largest are the namespaces, and a watched
         # one missing here holds no observation (memwatch/namespaces.py)
-        # NOT INDEXED: through the (tool_name, ts) index SQLite would fetch every row at
-        # random for detail_json; a scan reads them in order (6x faster at 100k)
-        groups = conn.execute(
-            f"SELECT tool_name, count(*) FROM observations NOT INDEXED WHERE NOT ({_ARCHIVED}) "
-            "GROUP BY tool_name").fetchall()
+        groups = [(tool, n - gone.get(tool, 0)) for tool, n, _ in rows
+                  if n > gone.get(tool, 0)]
         obs = Observation(memories=active, namespaces=cap_namespaces(groups, active, cap),
                           newest_timestamp=_unix(newest))
         obs.namespace_counts = by_label(groups)
