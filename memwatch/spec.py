@@ -127,6 +127,10 @@ class PostgresSource(Model):
 
 
 CountMode = Literal["exact", "estimate"]
+# mem0-pgvector: `auto` counts exactly below AUTO_ESTIMATE_ROWS (the planner's rows), in
+# estimate mode from there on: the exact pass grows with the table, the estimate does not.
+PgvectorCountMode = Literal["exact", "estimate", "auto"]
+AUTO_ESTIMATE_ROWS = 1_000_000
 
 
 class OpenclawMemStore(StoreBase, SqliteSource):
@@ -202,14 +206,17 @@ class Mem0PgvectorStore(StoreBase, PostgresSource, HistoryLinked):
     schema_: Identifier = Field("public", alias="schema")
     namespace: Literal["user_id", "agent_id", "run_id"] = "user_id"
     expected_dimension: int | None = Field(None, ge=1, le=65536)
-    count: CountMode = "exact"
+    count: PgvectorCountMode = Field(
+        "auto", description="exact: count every row on every scrape; estimate: the planner's "
+        "count, kept exact by recounts after changes the statistics see; auto: exact below "
+        f"{AUTO_ESTIMATE_ROWS:,} rows (the planner's estimate), estimate from there on.")
     recount_bound: float = Field(
         0.02, gt=0, lt=1, description="count: estimate: count exactly when the table's "
         "statistics and the planner's estimate disagree by more than this ratio.")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            "postgresql", "memwatch.exporters.postgres:Mem0PgvectorBackend",
+            "postgresql", "memwatch.exporters.mem0_pgvector:Mem0PgvectorBackend",
             features(Feature.COUNT, Feature.NAMESPACES, Feature.SIZE, Feature.FRESHNESS,
                      Feature.DIMENSION, Feature.TABLE, Feature.IDENTITY,
                      Feature.WITHOUT_EMBEDDING, Feature.DUPLICATES, Feature.DIMENSIONS),

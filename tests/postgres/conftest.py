@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,3 +91,16 @@ def captured_logs(caplog: pytest.LogCaptureFixture,
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+
+
+def delete_rows(pg: PgCluster, table: str, where: str = "", params: Any = None) -> None:
+    """DELETE, then wait until the table's n_tup_del shows it (a session's statistics are
+    flushed as it ends, a moment after the client has gone): mem0-pgvector's newest learns
+    of a delete from there (memwatch/exporters/pg_newest.py)."""
+    stat = f"SELECT pg_stat_get_tuples_deleted('\"{table}\"'::regclass)"
+    before = pg.execute(stat)[0][0]
+    n = len(pg.execute(f'DELETE FROM "{table}" {where} RETURNING 1', params))
+    deadline = time.monotonic() + 10
+    while pg.execute(stat)[0][0] < before + n:
+        assert time.monotonic() < deadline, "the delete never reached the statistics"
+        time.sleep(0.05)

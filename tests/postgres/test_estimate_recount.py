@@ -211,10 +211,36 @@ def test_never_analyzed_table_counts_and_says_so(pg: PgCluster) -> None:
 
 
 def test_exact_mode_has_no_recount_counter(pg: PgCluster, table: str) -> None:
-    with exporter_for(mem0_spec(pg, table=table)) as exp:
+    with exporter_for(mem0_spec(pg, table=table, count="exact")) as exp:
         s = Scrape(exp)
     assert s("memwatch_store_memories", **S) == ROWS
     assert s("memwatch_recounts_total", **S) is None
+
+
+def test_auto_estimates_from_its_row_count_and_does_not_flip_near_it(
+        pg: PgCluster, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """count: auto (the default): exact below AUTO_ESTIMATE_ROWS of the planner's rows,
+    estimate from there on; back to exact only below nine tenths of it."""
+    from memwatch.exporters import mem0_pgvector
+
+    with exporter_for(mem0_spec(pg, table=table)) as exp:
+        b = backend(exp)
+        assert isinstance(b, mem0_pgvector.Mem0PgvectorBackend)
+        monkeypatch.setattr(mem0_pgvector, "AUTO_ESTIMATE_ROWS", ROWS + 1)
+        s = Scrape(exp)
+        assert s("memwatch_store_memories", **S) == ROWS
+        assert not b.auto_estimating and b.newest.full_passes == 1  # the exact pass ran
+        assert s("memwatch_recounts_total", **S) == 0  # one series in both modes
+        monkeypatch.setattr(mem0_pgvector, "AUTO_ESTIMATE_ROWS", ROWS)
+        s = Scrape(exp)
+        assert s("memwatch_store_memories", **S) == ROWS
+        assert b.auto_estimating and b.anchor is not None  # estimate mode's anchor
+        monkeypatch.setattr(mem0_pgvector, "AUTO_ESTIMATE_ROWS", int(ROWS / 0.95))
+        Scrape(exp)
+        assert b.auto_estimating  # within a tenth below the line: stays
+        monkeypatch.setattr(mem0_pgvector, "AUTO_ESTIMATE_ROWS", int(ROWS / 0.85))
+        Scrape(exp)
+        assert not b.auto_estimating
 
 
 def test_sql_preset_sees_a_delete(pg: PgCluster, table: str) -> None:

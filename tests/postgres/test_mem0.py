@@ -12,11 +12,11 @@ import psycopg
 import pytest
 
 from memwatch.errors import REASONS
-from memwatch.exporters import postgres as pgbackend
+from memwatch.exporters import mem0_pgvector as pgbackend
 from tests.helpers import Scrape, assert_features, exporter_for, get, samples, serving, value
 from tests.postgres import mem0data
 from tests.postgres.cluster import APP_USER, PgCluster
-from tests.postgres.conftest import mem0_spec, ns_samples
+from tests.postgres.conftest import delete_rows, mem0_spec, ns_samples
 from tests.postgres.mem0data import DIM, Mem0Data
 
 UP = {"store": "mem0", "backend": "postgresql"}
@@ -145,7 +145,8 @@ def test_drop_ratio(pg: PgCluster, table: str) -> None:
         before = namespaces(s)
         # delete 25%
         gone = set(data.ids[:100])
-        pg.execute(f'DELETE FROM "{table}" WHERE id = ANY(%s::uuid[])', (list(gone),))
+        # the newest among them: the statistics tell the exporter of a delete
+        delete_rows(pg, table, "WHERE id = ANY(%s::uuid[])", (list(gone),))
         left = Mem0Data([p for i, p in zip(data.ids, data.payloads, strict=True)
                          if i not in gone], [i for i in data.ids if i not in gone])
         s = Scrape(exp)

@@ -5,7 +5,6 @@ one full pass, not one per scrape; and a scrape that never writes a temporary fi
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,11 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from memwatch.exporters.postgres import Mem0PgvectorBackend
+from memwatch.exporters.mem0_pgvector import Mem0PgvectorBackend
 from memwatch.exporters.registry import make_backend
 from tests.helpers import spec_from
 from tests.postgres.cluster import PgCluster
-from tests.postgres.conftest import mem0_spec
+from tests.postgres.conftest import delete_rows, mem0_spec
 
 A = "2026-01-01T10:00:00.000000-08:00"
 B = "2026-03-01T10:00:00.000000-08:00"
@@ -52,18 +51,6 @@ def table(pg: PgCluster) -> Iterator[str]:
     pg.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def delete(pg: PgCluster, table: str, where: str = "", params: Any = None) -> None:
-    """DELETE, then wait until the table's n_tup_del shows it (a session's statistics are
-    flushed as it ends, a moment after the client has gone)."""
-    stat = f"SELECT pg_stat_get_tuples_deleted('\"{table}\"'::regclass)"
-    before = pg.execute(stat)[0][0]
-    n = len(pg.execute(f'DELETE FROM "{table}" {where} RETURNING 1', params))
-    deadline = time.monotonic() + 10
-    while pg.execute(stat)[0][0] < before + n:
-        assert time.monotonic() < deadline, "the delete never reached the statistics"
-        time.sleep(0.05)
-
-
 def backend(text: str) -> Mem0PgvectorBackend:
     b = make_backend(spec_from(text).stores[0])
     assert isinstance(b, Mem0PgvectorBackend)
@@ -89,7 +76,7 @@ def test_newest_is_exact_across_writes_with_one_full_pass(pg: PgCluster, table: 
         assert obs.newest_timestamp == ts(E) and obs.memories == 4
         assert b.newest.full_passes == 1  # the writes were read from their rows alone
         # deleting the newest lowers it: n_tup_del moved, one full pass
-        delete(pg, table, "WHERE payload->>'updated_at' = %s", (E,))
+        delete_rows(pg, table, "WHERE payload->>'updated_at' = %s", (E,))
         assert b.collect().newest_timestamp == ts(D)
         assert b.newest.full_passes == 2
         pg.execute(f'TRUNCATE "{table}"')  # a new file: what was known does not hold
@@ -97,7 +84,7 @@ def test_newest_is_exact_across_writes_with_one_full_pass(pg: PgCluster, table: 
             add(conn, table, payload("dave", F))
         assert b.collect().newest_timestamp == ts(F)
         assert b.newest.full_passes == 3
-        delete(pg, table)
+        delete_rows(pg, table)
         obs = b.collect()
         assert obs.memories == 0 and obs.newest_timestamp is None
     finally:
