@@ -22,6 +22,9 @@ from memwatch.spec import AUTO_ESTIMATE_ROWS, Mem0PgvectorStore
 # Estimate mode: rows sampled for namespace counts, heap pages read for freshness.
 SAMPLE_ROWS = 20_000
 TAIL_PAGES = 256
+# Up to this many rows (the planner's) the sample would read every page, and the last pages
+# again: estimate mode counts exactly, which then costs the database less.
+ESTIMATE_EXACT_ROWS = SAMPLE_ROWS
 
 _PAYLOAD_NEWEST = newest_of("payload->>'created_at'", "payload->>'updated_at'")
 _DIMENSION = re.compile(r"\((\d+)\)")
@@ -70,15 +73,24 @@ class Mem0PgvectorBackend(PostgresBackend):
         return obs
 
     def _estimating(self, rel: Relation | None) -> bool:
-        """count: auto estimates from AUTO_ESTIMATE_ROWS rows on (the planner's), and goes
-        back to exact only below nine tenths of it: a table near the line does not flip."""
+        """Whether this scrape takes estimate mode's path. count: estimate counts exactly
+        up to ESTIMATE_EXACT_ROWS rows; count: auto estimates from AUTO_ESTIMATE_ROWS
+        on and goes back only below nine tenths of it, so a table near the line does not
+        flip. A table never analyzed goes to estimate mode, which counts it exactly."""
         mode = self.store.count
-        if mode != "auto" or rel is None:
-            return mode == "estimate"
+        if mode == "exact" or rel is None:
+            return False
         rows = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes, rel.block)
-        line = AUTO_ESTIMATE_ROWS * (0.9 if self.auto_estimating else 1.0)
-        self.auto_estimating = rows is not None and rows >= line
-        return self.auto_estimating
+        if rows is None:
+            estimating = mode == "estimate"
+        elif mode == "estimate":
+            estimating = rows > ESTIMATE_EXACT_ROWS
+        else:
+            estimating = rows >= AUTO_ESTIMATE_ROWS * (0.9 if self.auto_estimating else 1.0)
+        self.auto_estimating = estimating and mode == "auto"
+        if not estimating:
+            self.anchor = None  # what it anchored goes stale while counting exactly
+        return estimating
 
     def _expected(self, obs: Observation) -> None:
         if self.store.expected_dimension is not None:

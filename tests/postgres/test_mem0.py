@@ -263,20 +263,21 @@ def exact_count(pg: PgCluster, table: str) -> int:
     return int(pg.execute(f'SELECT count(*) FROM "{table}"')[0][0])
 
 
-def test_estimate_full_sample(pg: PgCluster, analyzed: tuple[str, Mem0Data]) -> None:
-    """Below SAMPLE_ROWS rows the sample is the whole table: namespaces come out exact."""
+def test_estimate_counts_exactly_what_its_sample_would_read_whole(
+        pg: PgCluster, analyzed: tuple[str, Mem0Data]) -> None:
+    """Up to ESTIMATE_EXACT_ROWS rows the sample would read every page, and the table's
+    last pages again: the exact pass costs the database less, and is exact."""
     table, data = analyzed
     with exporter_for(mem0_spec(pg, table=table, count="estimate")) as exp:
         s = Scrape(exp)
+        b = exp.collector.runners[0].backend
+        assert isinstance(b, pgbackend.Mem0PgvectorBackend)
+        assert b.newest.full_passes == 1 and b.anchor is None  # the exact pass ran
     assert s("memwatch_up", **UP) == 1
-    total = s("memwatch_store_memories", **S)
-    assert total == pytest.approx(data.total, rel=0.02)
-    ns = namespaces(s)
-    assert "__other__" in ns
-    assert sum(ns.values()) == pytest.approx(total)
-    assert ns == pytest.approx(data.namespaces("user_id"), rel=0.02)
-    assert s("memwatch_newest_memory_timestamp_seconds", **S) == pytest.approx(
-        data.newest(), abs=1e-6)
+    assert s("memwatch_store_memories", **S) == data.total
+    assert namespaces(s) == data.namespaces("user_id")
+    assert s("memwatch_newest_memory_timestamp_seconds", **S) == data.newest()
+    assert s("memwatch_recounts_total", **S) == 0
 
 
 def test_estimate_sampled(pg: PgCluster, analyzed: tuple[str, Mem0Data],
@@ -284,6 +285,7 @@ def test_estimate_sampled(pg: PgCluster, analyzed: tuple[str, Mem0Data],
     """A 20% page sample (SAMPLE_ROWS lowered, as a 10M-row table would have it)."""
     table, data = analyzed
     monkeypatch.setattr(pgbackend, "SAMPLE_ROWS", 1000)
+    monkeypatch.setattr(pgbackend, "ESTIMATE_EXACT_ROWS", 1000)
     with exporter_for(mem0_spec(pg, table=table, count="estimate")) as exp:
         s = Scrape(exp)
         assert s("memwatch_up", **UP) == 1
