@@ -14,7 +14,7 @@ import psycopg
 
 from memwatch import metrics as m
 from memwatch.exporters.base import Observation, cap_namespaces
-from memwatch.exporters.pg_newest import SNAPSHOT_XMIN, NewestTracker, full_pass, newest_of
+from memwatch.exporters.pg_newest import SNAPSHOT_XMIN, NewestTracker, newest_of, tail_pass
 from memwatch.exporters.postgres import PostgresBackend, Relation
 from memwatch.exporters.sqlbuild import ident
 from memwatch.spec import AUTO_ESTIMATE_ROWS, Mem0PgvectorStore
@@ -37,7 +37,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         super().__init__(store, store.timeout, store.name, store.recount_bound)
         self.store = store
         self.table = f"{ident(store.schema_)}.{ident(store.table)}"
-        self.newest = NewestTracker(self.table)
+        self.newest = NewestTracker(self.table, store.name)
         self.auto_estimating = False
 
     def count_exact(self, cur: psycopg.Cursor[Any]) -> float:
@@ -62,7 +62,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         else:
             planner = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes,
                                             rel.block) or 0.0
-            obs = self._estimated(cur, total, planner, rel.heap_bytes // rel.block)
+            obs = self._estimated(cur, total, planner, self._tail_page(rel))
         self.report_recounts(obs, s.count != "exact")
         obs.size_bytes = float(rel.total_bytes)
         obs.identity = str(rel.oid)
@@ -92,6 +92,11 @@ class Mem0PgvectorBackend(PostgresBackend):
             self.anchor = None  # what it anchored goes stale while counting exactly
         return estimating
 
+    @staticmethod
+    def _tail_page(rel: Relation) -> int:
+        """The first of the table's last TAIL_PAGES heap pages."""
+        return max(0, rel.heap_bytes // rel.block - TAIL_PAGES)
+
     def _expected(self, obs: Observation) -> None:
         if self.store.expected_dimension is not None:
             obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
@@ -102,7 +107,8 @@ class Mem0PgvectorBackend(PostgresBackend):
         newest of the rows written since the last pass (memwatch/exporters/pg_newest.py)."""
         cap = self.store.max_namespaces
         key = (rel.oid, rel.filenode, rel.deleted)
-        since = self.newest.horizon(cur, key)
+        since = self.newest.horizon(cur, key, lambda run: self.within_share(cur, run),
+                                    self._tail_page(rel))
         # OFFSET 0: the planner, with no statistics for the keys, plans a few hashed
         # groups; over `payload->>...` itself it planned one per row, sorted and spilled
         cur.execute(
@@ -175,7 +181,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         return int(found.group(1)) if found else None
 
     def _estimated(self, cur: psycopg.Cursor[Any], total: float, planner: float,
-                   pages: int) -> Observation:
+                   tail_page: int) -> Observation:
         """Planner count, namespaces from a repeatable page sample, freshness from the
         table's last heap pages (where new and updated rows land). The sample is sized by
         the pages (the planner's rows), not by the count: after a delete the pages stay,
@@ -193,8 +199,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         sampled = float(rows[0][2]) if rows else 0.0
         scale = total / sampled if sampled else 0.0
         top = [(r[0], float(round(r[1] * scale))) for r in rows]
-        cur.execute(full_pass(self.table, where=" WHERE ctid >= %s::tid"),
-                    (f"({max(0, pages - TAIL_PAGES)},0)",))
+        cur.execute(*tail_pass(self.table, tail_page))
         newest = cur.fetchone()
         return Observation(
             memories=total,

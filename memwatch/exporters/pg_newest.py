@@ -16,7 +16,9 @@ and spilled the payload to disk). Instead the newest is kept across scrapes:
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,8 @@ from memwatch.exporters.sqlbuild import PG_ISO_GUARD
 # A full pass at least this often: a standby's statistics never move, so a delete replayed
 # there is only noticed here.
 FULL_PASS_SECONDS = 3600.0
+RETRY_SECONDS = 600.0  # after a full pass that did not finish within its share
+log = logging.getLogger("memwatch.exporters.pg_newest")
 XID_SPACE = 2**32
 # the snapshot's xmin (64-bit, epoch included) at the statement that reads it
 SNAPSHOT_XMIN = "txid_snapshot_xmin(txid_current_snapshot())"
@@ -66,6 +70,12 @@ def full_pass(table: str, where: str = "") -> str:
             f"FROM ({candidates(table, where)}) g")
 
 
+def tail_pass(table: str, first_page: int) -> tuple[str, tuple[str]]:
+    """full_pass() over the table's pages from `first_page` on (a TID range scan): where
+    new rows and new versions of updated ones land, unless free space earlier took them."""
+    return full_pass(table, " WHERE ctid >= %s::tid"), (f"({first_page},0)",)
+
+
 @dataclass(frozen=True)
 class Known:
     """The newest as of one pass: for which table file and deletes, and the pass's
@@ -75,37 +85,68 @@ class Known:
     newest: float | None
     horizon: int  # 32-bit xid
     full_at: float  # monotonic time of the last full pass
+    partial: bool = False  # from the table's last pages: a full pass did not finish
+
+
+# runs a statement's fetch within its share of the timeout; None when it did not finish
+Bounded = Callable[[Callable[[], Any]], Any]
 
 
 class NewestTracker:
     """The newest memory's time across scrapes (see the module's docstring)."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, name: str = "") -> None:
         self.table = table
+        self.name = name
         self.known: Known | None = None
         self.full_passes = 0
+        self.retry_at = 0.0  # monotonic: no full pass before (the last did not finish)
 
-    def horizon(self, cur: psycopg.Cursor[Any], key: tuple[int, int, int]) -> int:
+    def horizon(self, cur: psycopg.Cursor[Any], key: tuple[int, int, int],
+                bounded: Bounded, tail_page: int) -> int:
         """The xid from which this scrape's GROUP BY pass must read rows' timestamps; runs
-        the full pass first when what is known no longer holds."""
+        the full pass first when what is known no longer holds. The full pass runs within
+        its share of the store's timeout (`bounded`); when it does not finish, the table's
+        pages from `tail_page` on (where new rows land) stand in until a retry succeeds."""
         k = self.known
         now = time.monotonic()
-        if k is None or k.table != key or now - k.full_at > FULL_PASS_SECONDS:
-            cur.execute(full_pass(self.table))
-            row = cur.fetchone()
-            newest = None if row is None or row[0] is None else float(row[0])
-            horizon = int(row[1]) % XID_SPACE if row else 0
-            self.known = k = Known(key, newest, horizon, now)
-            self.full_passes += 1
-        return k.horizon
+        stale = k is None or k.table != key or k.partial or now - k.full_at > FULL_PASS_SECONDS
+        if not stale:
+            assert k is not None
+            return k.horizon
+        if now >= self.retry_at:
+            row = bounded(lambda: _fetch(cur, full_pass(self.table)))
+            if row is not None:
+                self.full_passes += 1
+                self.known = Known(key, *_newest_and_horizon(row), now)
+                return self.known.horizon
+            self.retry_at = now + RETRY_SECONDS
+            log.warning("the newest memory's full pass did not finish within its share of "
+                        "the timeout: the table's last pages stand in, next try in "
+                        f"{RETRY_SECONDS:.0f} s", extra={"store": self.name})
+        if k is None or k.table != key or not k.partial:
+            row = _fetch(cur, *tail_pass(self.table, tail_page))
+            self.known = Known(key, *_newest_and_horizon(row), now, partial=True)
+        assert self.known is not None
+        return self.known.horizon
 
     def update(self, key: tuple[int, int, int], recent: float | None, horizon: int) -> None:
         """Fold in the newest of the rows written since the last pass, and its snapshot."""
         k = self.known
         assert k is not None and k.table == key  # horizon() ran first in this scrape
         newest = k.newest if recent is None else max(recent, k.newest or recent)
-        self.known = Known(key, newest, horizon % XID_SPACE, k.full_at)
+        self.known = Known(key, newest, horizon % XID_SPACE, k.full_at, k.partial)
 
     @property
     def newest(self) -> float | None:
         return None if self.known is None else self.known.newest
+
+
+def _fetch(cur: psycopg.Cursor[Any], sql: str, params: Any = None) -> Any:
+    cur.execute(sql, params)
+    return cur.fetchone()
+
+
+def _newest_and_horizon(row: Any) -> tuple[float | None, int]:
+    return (None if row is None or row[0] is None else float(row[0]),
+            int(row[1]) % XID_SPACE if row else 0)

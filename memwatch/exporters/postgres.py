@@ -14,7 +14,8 @@ import math
 import threading
 import time
 from abc import abstractmethod
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import errors as pgerr
@@ -36,6 +37,7 @@ RECOUNT_RETRY_SECONDS = 600.0
 # A recount follows a delete, which clears the visibility map: an index-only count(*) then
 # visits every heap row at random (20 s at 10M rows, against 0.7 s sequentially): scan.
 INDEX_SCANS = ("enable_indexonlyscan", "enable_indexscan", "enable_bitmapscan")
+T = TypeVar("T")
 
 
 class Relation(NamedTuple):
@@ -251,24 +253,29 @@ class PostgresBackend(Backend):
         return total
 
     def _recount(self, cur: psycopg.Cursor[Any]) -> float | None:
-        """One exact count in a savepoint, under RECOUNT_SHARE of the store's timeout (the
-        rest is the collection's); None when it did not finish (slow, or a lock held on
-        the table): the collection goes on with the estimate instead of failing."""
+        """One exact count, sequential (INDEX_SCANS off), within its share of the timeout."""
+        return self.within_share(cur, lambda: self.count_exact(cur), INDEX_SCANS)
+
+    def within_share(self, cur: psycopg.Cursor[Any], run: Callable[[], T],
+                     off: tuple[str, ...] = ()) -> T | None:
+        """run() in a savepoint, under RECOUNT_SHARE of the store's timeout (the rest is the
+        collection's), with the settings `off` off; None when it did not finish (slow, or a
+        lock held on the table): the collection goes on without it instead of failing."""
         full = max(1, int(self.timeout * 1000))
-        cur.execute("SAVEPOINT memwatch_recount")
+        cur.execute("SAVEPOINT memwatch_share")
         cur.execute(f"SET LOCAL statement_timeout = {max(1, int(full * RECOUNT_SHARE))}")
-        for scan in INDEX_SCANS:
-            cur.execute(f"SET LOCAL {scan} = off")
+        for setting in off:
+            cur.execute(f"SET LOCAL {setting} = off")
         try:
-            total = self.count_exact(cur)
+            out = run()
         except (pgerr.QueryCanceled, pgerr.LockNotAvailable):
-            cur.execute("ROLLBACK TO SAVEPOINT memwatch_recount")  # undoes the SETs too
+            cur.execute("ROLLBACK TO SAVEPOINT memwatch_share")  # undoes the SETs too
             return None
-        cur.execute("RELEASE SAVEPOINT memwatch_recount")
+        cur.execute("RELEASE SAVEPOINT memwatch_share")
         cur.execute(f"SET LOCAL statement_timeout = {full}")
-        for scan in INDEX_SCANS:
-            cur.execute(f"SET LOCAL {scan} TO DEFAULT")
-        return total
+        for setting in off:
+            cur.execute(f"SET LOCAL {setting} TO DEFAULT")
+        return out
 
     def report_recounts(self, obs: Observation, estimating: bool) -> None:
         if estimating:

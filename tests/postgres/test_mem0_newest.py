@@ -137,3 +137,37 @@ def test_a_scrape_writes_no_temporary_file(pg: PgCluster, table: str) -> None:
         b.close()
         pg.execute(f'REVOKE ALL ON "{table}" FROM {role}')
         pg.execute(f"DROP ROLE {role}")
+
+
+def test_a_full_pass_that_does_not_finish_leaves_the_last_pages_standing_in(
+        pg: PgCluster, table: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The full pass runs within its share of the timeout; when it is cancelled the
+    table's last pages give the newest (the scrape still answers), writes are folded in
+    as always, and a later full pass finds what the last pages could not."""
+    from memwatch.exporters import pg_newest, postgres
+
+    pg.execute(f'INSERT INTO "{table}" (id, payload) SELECT gen_random_uuid(), '
+               "jsonb_build_object('user_id', 'u' || (g %% 7), 'data', repeat('x', 300), "
+               "'created_at', CASE WHEN g = 1 THEN %s ELSE to_char(timestamp '2026-01-01' "
+               "+ g * interval '1 minute', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"-08:00\"') END) "
+               "FROM generate_series(1, 30000) g", (E,))  # the newest on the first page
+    last = ts("2026-01-21T20:00:00-08:00")  # the newest of the last pages
+    monkeypatch.setattr(postgres, "RECOUNT_SHARE", 1e-9)  # 1 ms: it cannot finish
+    b = backend(mem0_spec(pg, table=table))
+    try:
+        obs = b.collect()
+        assert obs.memories == 30000 and obs.newest_timestamp == last
+        assert b.newest.full_passes == 0 and "did not finish" in caplog.text
+        with pg.session() as conn:
+            add(conn, table, payload("zoe", D))
+        assert b.collect().newest_timestamp == ts(D)  # a write: read from its row
+        monkeypatch.setattr(postgres, "RECOUNT_SHARE", 0.5)
+        assert b.collect().newest_timestamp == ts(D)  # not before the retry is due
+        monkeypatch.setattr(b.newest, "retry_at", 0.0)
+        assert b.collect().newest_timestamp == ts(E)
+        assert b.newest.full_passes == 1 and b.newest.known is not None
+        assert not b.newest.known.partial
+    finally:
+        b.close()
+    assert pg_newest.RETRY_SECONDS >= 60
