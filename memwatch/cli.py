@@ -14,7 +14,7 @@ import click
 
 from memwatch import __version__
 from memwatch.errors import SpecError
-from memwatch.spec import Spec, json_schema, load_spec
+from memwatch.spec import Spec, json_schema, load_exporter_spec, load_spec
 
 log = logging.getLogger("memwatch")
 
@@ -56,13 +56,16 @@ def main() -> None:
 def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
            web_config: Path | None, log_format: str, log_level: str) -> None:
     """Serve /metrics for the spec's stores, collected at scrape time."""
-    from memwatch import logs
+    from memwatch import heap, logs
     from memwatch.exporter import build_exporter
     from memwatch.server import serve
     from memwatch.webconfig import WebConfig, load_web_config
 
     logs.setup(log_format, log_level)
-    spec = load_or_exit(spec_path)
+    try:
+        spec = load_exporter_spec(spec_path)
+    except SpecError as err:
+        fail_spec(err)
     web_path = web_config or spec.exporter.web_config_file
     try:
         web = load_web_config(web_path) if web_path else WebConfig()
@@ -90,6 +93,7 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    heap.trim()  # what importing and validating freed
     try:
         httpd.serve_forever()
     finally:

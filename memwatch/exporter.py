@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from memwatch.collector import MemwatchCollector, StoreRunner
 from memwatch.exporters.registry import file_checks, make_backend
 from memwatch.server import make_app
-from memwatch.spec import Spec
+from memwatch.spec import ExporterSpec
 from memwatch.webconfig import WebConfig
 
 
@@ -26,7 +26,7 @@ class Exporter:
             runner.close()
 
 
-def build_exporter(spec: Spec, only: Sequence[str] = (), web: WebConfig | None = None
+def build_exporter(spec: ExporterSpec, only: Sequence[str] = (), web: WebConfig | None = None
                    ) -> Exporter:
     unknown = sorted(set(only) - {s.name for s in spec.stores})
     if unknown:

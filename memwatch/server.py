@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from memwatch import __version__
+from memwatch import __version__, heap
 from memwatch.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger("memwatch.server")
@@ -48,7 +48,9 @@ def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig) -> 
             return [b"Unauthorized\n"]
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
-            return metrics_app(environ, respond)  # type: ignore[no-any-return]
+            body: Iterable[bytes] = metrics_app(environ, respond)  # rendered in full
+            heap.trim()  # what the scrape freed, back to the OS
+            return body
         if path == "/health":
             respond("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"status": "ok", "version": __version__}).encode()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import (
@@ -47,7 +47,8 @@ from memwatch.spec_types import (
     parse_duration,
 )
 
-__all__ = ["Spec", "load_spec", "parse_duration", "parse_spec"]
+__all__ = ["ExporterSpec", "Spec", "load_exporter_spec", "load_spec", "parse_duration",
+           "parse_spec"]
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -499,19 +500,13 @@ class ExporterSettings(Model):
     )
 
 
-class Spec(Model):
-    """The whole spec file."""
+class ExporterSpec(Model):
+    """The part of the spec the exporter reads: its stores and how it listens."""
 
     version: Literal[1] = 1
     defaults: Defaults = Defaults()
     exporter: ExporterSettings = ExporterSettings()
     stores: tuple[Store, ...]
-    alerts: AlertsSection = AlertsSection()
-    recording: RecordingSection = RecordingSection()
-    routing: RoutingSection = RoutingSection()
-    dashboards: DashboardsSection = DashboardsSection()
-    prometheus: PrometheusSection = PrometheusSection()
-    consolidator: ConsolidatorSection = ConsolidatorSection()
 
     @model_validator(mode="before")
     @classmethod
@@ -528,7 +523,7 @@ class Spec(Model):
         return data
 
     @model_validator(mode="after")
-    def _unique_names(self) -> Spec:
+    def _unique_names(self) -> ExporterSpec:
         if not self.stores:
             raise ValueError("stores: list at least one store")
         names = [s.name for s in self.stores]
@@ -551,7 +546,28 @@ class Spec(Model):
         raise KeyError(name)
 
 
+class Spec(ExporterSpec):
+    """The whole spec file."""
+
+    # default_factory: a section's model is built when a spec first needs its default, not
+    # when this module is imported (the exporter never builds them: load_exporter_spec).
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    recording: RecordingSection = Field(default_factory=RecordingSection)
+    routing: RoutingSection = Field(default_factory=RoutingSection)
+    dashboards: DashboardsSection = Field(default_factory=DashboardsSection)
+    prometheus: PrometheusSection = Field(default_factory=PrometheusSection)
+    consolidator: ConsolidatorSection = Field(default_factory=ConsolidatorSection)
+
+
+# Validated by `memwatch spec check`, gen-monitoring and the consolidator; the exporter
+# leaves them out rather than build their models in its process.
+MONITORING_SECTIONS = frozenset(Spec.model_fields) - frozenset(ExporterSpec.model_fields)
+
+
 # --- loading with line numbers -------------------------------------------------------
+
+SpecT = TypeVar("SpecT", bound=ExporterSpec)
+
 
 def _lines(node: yaml.Node) -> dict[tuple[Any, ...], int]:
     """Map every key path in the document to its 1-based line."""
@@ -643,8 +659,10 @@ def _format_problem(err: Any) -> str:
     return msg
 
 
-def parse_spec(text: str, source: str = "<spec>") -> Spec:
-    """Validate spec text; raise SpecError naming each bad key path and its line."""
+def _validate(model: type[SpecT], text: str, source: str,
+              skip: frozenset[str] = frozenset()) -> SpecT:
+    """Validate spec text as `model`, the top-level keys in `skip` left out; raise SpecError
+    naming each bad key path and its line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -656,8 +674,9 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     if not isinstance(data, dict) or node is None:
         raise SpecError([f"{source}:1: the spec must be a mapping with a `stores` list"])
     lines = _lines(node)
+    data = {k: v for k, v in data.items() if k not in skip}
     try:
-        return Spec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -666,18 +685,36 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         raise SpecError(problems) from None
 
 
-def load_spec(path: str | Path) -> Spec:
+def _load(model: type[SpecT], path: str | Path, skip: frozenset[str] = frozenset()) -> SpecT:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([f"{p}: cannot read the spec: {exc.strerror}"]) from None
-    return parse_spec(text, str(p))
+    return _validate(model, text, str(p), skip)
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    """Validate spec text; raise SpecError naming each bad key path and its line."""
+    return _validate(Spec, text, source)
+
+
+def load_spec(path: str | Path) -> Spec:
+    return _load(Spec, path)
+
+
+def load_exporter_spec(path: str | Path) -> ExporterSpec:
+    """The spec as `memwatch export` reads it: every key it uses validated as load_spec
+    does, the monitoring and consolidator sections left out (MONITORING_SECTIONS)."""
+    return _load(ExporterSpec, path, MONITORING_SECTIONS)
 
 
 def json_schema() -> str:
     """The spec's JSON Schema, for editor completion (yaml-language-server)."""
     schema = _durations(Spec.model_json_schema(by_alias=True))
+    for name in MONITORING_SECTIONS:  # a default_factory's value is not in the schema
+        default = Spec.model_fields[name].get_default(call_default_factory=True)
+        schema["properties"][name]["default"] = default.model_dump(mode="json", by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "memwatch spec"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
