@@ -8,13 +8,22 @@ for the namespaces and the table's last pages for the newest; auto picks one by 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from memwatch import metrics as m
 from memwatch.exporters.base import Observation, cap_namespaces
-from memwatch.exporters.pg_newest import SNAPSHOT_XMIN, NewestTracker, newest_of, tail_pass
+from memwatch.exporters.pg_newest import (
+    SNAPSHOT_XMIN,
+    WRITTEN_SINCE,
+    NewestTracker,
+    newest_of,
+    since_bytes,
+    tail_pass,
+)
+from memwatch.exporters.pg_scan import every_row
 from memwatch.exporters.postgres import PostgresBackend, Relation
 from memwatch.exporters.sqlbuild import ident
 from memwatch.spec import AUTO_ESTIMATE_ROWS, Mem0PgvectorStore
@@ -107,22 +116,24 @@ class Mem0PgvectorBackend(PostgresBackend):
         newest of the rows written since the last pass (memwatch/exporters/pg_newest.py)."""
         cap = self.store.max_namespaces
         key = (rel.oid, rel.filenode, rel.deleted)
-        since = self.newest.horizon(cur, key, lambda run: self.within_share(cur, run),
-                                    self._tail_page(rel))
-        # OFFSET 0: the planner, with no statistics for the keys, plans a few hashed
-        # groups; over `payload->>...` itself it planned one per row, sorted and spilled
+        def bounded(run: Callable[[], Any]) -> Any:
+            return self.within_share(cur, run)
+
+        since = self.newest.horizon(cur, key, bounded, self._tail_page(rel))
+        # every row once, hashed by user in parallel (memwatch/exporters/pg_scan.py)
+        rows_sql, params = every_row(
+            self.table, f"payload->>%s AS ns, {WRITTEN_SINCE} AS recent, payload",
+            (self.store.namespace, since_bytes(since)), rel.heap_bytes // rel.block,
+            rel.workers, cur.connection.info.server_version)
         cur.execute(
             "WITH per_ns AS (SELECT ns, count(*) AS n, "
-            f"max({_PAYLOAD_NEWEST}) "
-            "FILTER (WHERE recent) AS newest FROM (SELECT payload->>%s AS ns, "
-            "age(xmin) <= (SELECT age(%s::text::xid)) AS recent, payload "
-            f"FROM {self.table} OFFSET 0) k GROUP BY ns), "
-            "top AS (SELECT ns, n FROM per_ns ORDER BY n DESC, ns LIMIT %s) "
+            f"max({_PAYLOAD_NEWEST}) FILTER (WHERE recent) AS newest FROM {rows_sql} k "
+            "GROUP BY ns), top AS (SELECT ns, n FROM per_ns ORDER BY n DESC, ns LIMIT %s) "
             "SELECT false, ns, n, (SELECT sum(n) FROM per_ns), "
             "(SELECT extract(epoch FROM max(newest)) FROM per_ns), "
             f"{SNAPSHOT_XMIN} FROM top UNION ALL SELECT true, ns, n, NULL, NULL, NULL "
             "FROM per_ns WHERE coalesce(nullif(ns, ''), %s) = ANY(%s)",
-            (self.store.namespace, str(since), cap, m.NO_NAMESPACE, sorted(self.watch)))
+            (*params, cap, m.NO_NAMESPACE, sorted(self.watch)))
         rows = cur.fetchall()
         top = [r for r in rows if not r[0]]
         watched = {(r[1] or m.NO_NAMESPACE): float(r[2]) for r in rows if r[0]}
@@ -130,8 +141,9 @@ class Mem0PgvectorBackend(PostgresBackend):
             self.newest.known = None
             return Observation(memories=0.0, namespaces={}, namespace_counts=watched)
         total = float(top[0][3])
-        self.newest.update(key, None if top[0][4] is None else float(top[0][4]),
-                           int(top[0][5]))
+        if not self.newest.update(key, None if top[0][4] is None else float(top[0][4]),
+                                  int(top[0][5])):  # an xid epoch went by: a full pass
+            self.newest.horizon(cur, key, bounded, self._tail_page(rel))
         return Observation(
             memories=total,
             namespaces=cap_namespaces([(r[1], float(r[2])) for r in top], total, cap),

@@ -12,6 +12,13 @@ and spilled the payload to disk). Instead the newest is kept across scrapes:
   transaction below it had finished, so what it wrote was seen then). Inserts and updates
   both write a new row version, so neither escapes; a delete can only lower the newest,
   and a delete moves the table's n_tup_del, which forces the next full pass.
+
+The test is `xidsend(xmin) >= <the horizon's 4 bytes>`: an unsigned comparison of the
+32-bit ids, parallel safe (`age()` is not, and would keep the pass in one process). It
+holds within one xid epoch; a pass whose snapshot is in a later epoch than the horizon
+may have missed rows written after the wraparound, so a full pass follows at once. Rows
+frozen an epoch ago whose raw xmin is above the horizon pass the test too: harmless (an
+old row's time never raises the newest), only read again.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ log = logging.getLogger("memwatch.exporters.pg_newest")
 XID_SPACE = 2**32
 # the snapshot's xmin (64-bit, epoch included) at the statement that reads it
 SNAPSHOT_XMIN = "txid_snapshot_xmin(txid_current_snapshot())"
+# rows written at or after a horizon (its 32-bit id, 4 big-endian bytes, is the parameter)
+WRITTEN_SINCE = "xidsend(xmin) >= %s"
 
 
 def cast(expr: str) -> str:
@@ -83,7 +92,7 @@ class Known:
 
     table: tuple[int, int, int]  # oid, relfilenode, n_tup_del
     newest: float | None
-    horizon: int  # 32-bit xid
+    horizon: int  # 64-bit xid (epoch included)
     full_at: float  # monotonic time of the last full pass
     partial: bool = False  # from the table's last pages: a full pass did not finish
 
@@ -130,12 +139,18 @@ class NewestTracker:
         assert self.known is not None
         return self.known.horizon
 
-    def update(self, key: tuple[int, int, int], recent: float | None, horizon: int) -> None:
-        """Fold in the newest of the rows written since the last pass, and its snapshot."""
+    def update(self, key: tuple[int, int, int], recent: float | None, horizon: int) -> bool:
+        """Fold in the newest of the rows written since the last pass, and its snapshot.
+        False (nothing folded, what was known forgotten) when the pass's snapshot is in a
+        later xid epoch than the horizon: the caller runs horizon() again, a full pass."""
         k = self.known
         assert k is not None and k.table == key  # horizon() ran first in this scrape
+        if horizon >> 32 != k.horizon >> 32:
+            self.known = None
+            return False
         newest = k.newest if recent is None else max(recent, k.newest or recent)
-        self.known = Known(key, newest, horizon % XID_SPACE, k.full_at, k.partial)
+        self.known = Known(key, newest, horizon, k.full_at, k.partial)
+        return True
 
     @property
     def newest(self) -> float | None:
@@ -149,4 +164,9 @@ def _fetch(cur: psycopg.Cursor[Any], sql: str, params: Any = None) -> Any:
 
 def _newest_and_horizon(row: Any) -> tuple[float | None, int]:
     return (None if row is None or row[0] is None else float(row[0]),
-            int(row[1]) % XID_SPACE if row else 0)
+            int(row[1]) if row else 0)
+
+
+def since_bytes(horizon: int) -> bytes:
+    """WRITTEN_SINCE's parameter: the horizon's 32-bit id as xidsend() writes it."""
+    return (horizon % XID_SPACE).to_bytes(4, "big")

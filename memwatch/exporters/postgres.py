@@ -54,6 +54,7 @@ class Relation(NamedTuple):
     deleted: int  # n_tup_del
     standby: bool  # pg_is_in_recovery(): these statistics never move
     filenode: int  # changes when the table is truncated or rewritten
+    workers: int  # max_parallel_workers_per_gather
 
 
 def classify(exc: Exception) -> CollectionError:
@@ -203,7 +204,8 @@ class PostgresBackend(Backend):
             "pg_total_relation_size(c.oid), current_setting('block_size')::int, "
             "pg_stat_get_live_tuples(c.oid), pg_stat_get_tuples_inserted(c.oid), "
             "pg_stat_get_tuples_deleted(c.oid), pg_is_in_recovery(), "
-            "coalesce(pg_relation_filenode(c.oid), 0) "
+            "coalesce(pg_relation_filenode(c.oid), 0), "
+            "current_setting('max_parallel_workers_per_gather')::int "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
             (schema, table))

@@ -171,3 +171,18 @@ def test_a_full_pass_that_does_not_finish_leaves_the_last_pages_standing_in(
     finally:
         b.close()
     assert pg_newest.RETRY_SECONDS >= 60
+
+
+def test_an_xid_epoch_going_by_brings_a_full_pass() -> None:
+    """xidsend() compares 32-bit ids: a pass whose snapshot is in a later epoch than the
+    horizon may have missed rows written after the wraparound, so nothing is folded."""
+    from memwatch.exporters.pg_newest import Known, NewestTracker, since_bytes
+
+    key = (1, 1, 0)
+    t = NewestTracker('"t"')
+    t.known = Known(key, 100.0, (5 << 32) + 10, 0.0)
+    assert t.update(key, 200.0, (5 << 32) + 99) and t.newest == 200.0
+    assert t.update(key, None, (5 << 32) + 120) and t.newest == 200.0
+    assert not t.update(key, 300.0, (6 << 32) + 3)
+    assert t.known is None and t.newest is None  # horizon() runs the full pass
+    assert since_bytes((5 << 32) + 0x01020304) == b"\x01\x02\x03\x04"
