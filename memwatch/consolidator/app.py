@@ -8,194 +8,47 @@ endless body is never held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
-from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from memwatch import __version__
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.knowledge import KnowledgeBase, patterns, search
+from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
-from memwatch.consolidator.page import render as render_page
+from memwatch.consolidator.models import (
+    AlertModel,
+    ArchivedSeriesModel,
+    DailyModel,
+    Health,
+    KnowledgeExport,
+    KnowledgeQuery,
+    KnowledgeResults,
+    KnowledgeSummary,
+    PersistenceExport,
+    PersistenceHealth,
+    Problem,
+    ResponseRunModel,
+    Trends,
+    WebhookAnswer,
+)
 from memwatch.consolidator.payload import WebhookPayload
 from memwatch.consolidator.report import report_for
 from memwatch.consolidator.repository import AlertRecord, Repository
 from memwatch.consolidator.responses import Responder
+from memwatch.consolidator.views import StorageWatch, Views, trend_day
 
 log = logging.getLogger("memwatch.consolidator")
 API_VERSION = "1"  # the REST API's version (docs/consolidator.openapi.json), not the package's
-
-
-class WebhookAnswer(BaseModel):
-    status: str
-    alerts: int
-    stored: int
-    duplicates: int
-    resolved: int
-
-
-class Problem(BaseModel):
-    error: str
-    detail: str
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-    storage: bool
-
-
-class KnowledgeQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=1000)
-    limit: int = Field(20, ge=1, le=500)
-
-
-class KnowledgeEntryModel(BaseModel):
-    key: str
-    title: str
-    category: str
-    severity: str
-    solution: str
-    steps: list[str]
-    tags: list[str]
-    alertname: str
-    store: str
-    labels: dict[str, str]
-    occurrences: int
-    days: int
-    mean_duration_seconds: float | None
-    first_seen: str
-    last_seen: str
-
-
-class KnowledgeResults(BaseModel):
-    query: str
-    results: list[KnowledgeEntryModel]
-
-
-class KnowledgeSummary(BaseModel):
-    entries: int
-    patterns: int
-    min_days: int
-    by_category: dict[str, int]
-    by_severity: dict[str, int]
-    most_frequent: list[KnowledgeEntryModel]
-
-
-class PatternModel(BaseModel):
-    key: str
-    alertname: str
-    store: str
-    labels: dict[str, str]
-    occurrences: int
-    days: int
-    mean_duration_seconds: float | None
-    first_seen: str
-    last_seen: str
-    severities: dict[str, int]
-
-
-class KnowledgeExport(BaseModel):
-    version: int
-    generated_at: str
-    min_days: int
-    entries: list[KnowledgeEntryModel]
-    patterns: list[PatternModel]
-
-
-class TrendDay(BaseModel):
-    day: str
-    fired: dict[str, int]
-    fired_total: int
-    alert_seconds: float
-    count_min: float | None
-    count_max: float | None
-    count_mean: float | None
-    count_last: float | None
-    net_change: float | None
-    largest_drop: float | None
-    uptime_ratio: float | None
-    snapshots: int
-    gaps: int
-
-
-class Trends(BaseModel):
-    store: str
-    days: list[TrendDay]
-
-
-class PersistenceHealth(BaseModel):
-    ok: bool
-    backend: str
-    location: str
-    journal_mode: str | None = None
-    alerts: int
-    daily_rows: int
-    last_day: str | None
-    size_bytes: int
-
-
-class AlertModel(BaseModel):
-    fingerprint: str
-    starts_at: str
-    alertname: str
-    store: str
-    severity: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    generator_url: str
-    received_at: str
-    resolved_at: str | None
-
-
-
-
-class DailyModel(TrendDay):
-    store: str
-
-
-class ArchivedSeriesModel(BaseModel):
-    """The aggregate of the pruned occurrences of one alert series."""
-
-    alertname: str
-    store: str
-    labels: dict[str, str]
-    occurrences: int
-    days: list[str]
-    resolved: int
-    duration_us: int
-    first_seen: str | None
-    last_seen: str | None
-    severities: dict[str, int]
-
-
-class PersistenceExport(BaseModel):
-    version: int
-    generated_at: str
-    alerts: list[AlertModel]
-    daily: list[DailyModel]
-    alert_archive: list[ArchivedSeriesModel]
-
-
-class ResponseRunModel(BaseModel):
-    response: str
-    fingerprint: str
-    starts_at: str
-    alertname: str
-    store: str
-    at: str
-    outcome: str
-    detail: str
 
 
 class Rejected(Exception):
@@ -219,7 +72,17 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                responder: Responder | None = None) -> FastAPI:
     m = metrics or ConsolidatorMetrics()
     kb = knowledge or KnowledgeBase()
-    app = FastAPI(title="memwatch consolidator", version=API_VERSION,
+    views, watch = Views(repo, kb), StorageWatch(repo)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(watch.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(watch.stop)
+
+    app = FastAPI(title="memwatch consolidator", version=API_VERSION, lifespan=lifespan,
                   description="Alert history and knowledge for AI-agent memory stores.")
     app.state.metrics = m
     problem = {"model": Problem}
@@ -309,9 +172,9 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                              duplicates=result.duplicates, resolved=result.resolved)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
-    def health() -> Any:
+    async def health() -> Any:
         """Liveness and storage reachability."""
-        ok = repo.ping()
+        ok = watch.reachable()  # pinged every half second by its own thread
         body = Health(status="ok" if ok else "degraded", version=__version__, storage=ok)
         return body if ok else JSONResponse(body.model_dump(), status_code=503)
 
@@ -327,40 +190,24 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
 
     @app.post("/api/knowledge/query", response_model=KnowledgeResults,
               openapi_extra=query_body, responses={400: problem, 413: problem, 415: problem})
-    async def knowledge_query(request: Request) -> KnowledgeResults:
+    async def knowledge_query(request: Request) -> Response:
         """Text search over the knowledge-base entries (any word; most matched first)."""
         raw = await read_body(request)
         try:
             q = KnowledgeQuery.model_validate_json(raw)
         except ValidationError as exc:
             raise Rejected(400, "invalid_payload", _problems(exc)) from None
-        found = await run_in_threadpool(lambda: search(
-            kb.entries(repo.alerts(), repo.alert_archive()), q.query, q.limit))
-        return KnowledgeResults(query=q.query, results=[
-            KnowledgeEntryModel(**e.as_json()) for e in found])
+        return Response(await views.query(q.query, q.limit), media_type="application/json")
 
     @app.get("/api/knowledge/summary", response_model=KnowledgeSummary)
-    def knowledge_summary() -> KnowledgeSummary:
+    async def knowledge_summary() -> Response:
         """How many entries and patterns, by category and severity; the most frequent."""
-        alerts, archived = repo.alerts(), repo.alert_archive()
-        found = [KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts, archived)]
-        return KnowledgeSummary(
-            entries=len(found), patterns=len(patterns(alerts, kb.labels, archived)),
-            min_days=kb.min_days,
-            by_category=dict(sorted(Counter(e.category for e in found).items())),
-            by_severity=dict(sorted(Counter(e.severity for e in found).items())),
-            most_frequent=sorted(found, key=lambda e: (-e.occurrences, e.key))[:5])
+        return Response(await views.summary(), media_type="application/json")
 
     @app.get("/api/knowledge/export", response_model=KnowledgeExport)
     def knowledge_export() -> KnowledgeExport:
         """Every entry and every pattern (including those not yet recurring)."""
-        alerts, archived = repo.alerts(), repo.alert_archive()
-        return KnowledgeExport(
-            version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            min_days=kb.min_days,
-            entries=[KnowledgeEntryModel(**e.as_json()) for e in kb.entries(alerts, archived)],
-            patterns=[PatternModel(key=p.key, **vars(p))
-                      for p in patterns(alerts, kb.labels, archived)])
+        return views.export()
 
     @app.get("/api/persistence/health", response_model=PersistenceHealth,
              responses={503: problem})
@@ -381,21 +228,15 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         return PersistenceExport(
             version=1, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             alerts=[AlertModel(**a.as_json()) for a in repo.alerts()],
-            daily=[DailyModel(store=r.store, **TrendDay(
-                fired_total=r.fired_total, **{k: v for k, v in vars(r).items()
-                                              if k != "store"}).model_dump())
-                for r in repo.daily()],
+            daily=[DailyModel(store=r.store, **trend_day(r).model_dump())
+                   for r in repo.daily()],
             alert_archive=[ArchivedSeriesModel(**{**vars(g), "days": sorted(g.days)})
                            for g in repo.alert_archive()])
 
     @app.get("/", response_class=HTMLResponse)
-    def page(days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
+    async def page(days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
         """Each store's daily trend as an SVG chart, alert days marked; the knowledge base."""
-        rows: dict[str, list[DailyRow]] = {s: [] for s in kb.stores()}
-        for r in repo.daily():
-            rows.setdefault(r.store, []).append(r)
-        return HTMLResponse(render_page({s: v[-days:] for s, v in rows.items()},
-                                        kb.entries(repo.alerts(), repo.alert_archive())))
+        return HTMLResponse(await views.page(days))
 
     @app.get("/api/reports/{day}", response_class=PlainTextResponse,
              responses={200: {"content": {"text/markdown": {}}}, 404: problem})
@@ -413,12 +254,10 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         return [ResponseRunModel(**vars(r)) for r in repo.responses()]
 
     @app.get("/api/trends", response_model=Trends)
-    def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Trends:
+    async def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30
+                     ) -> Response:
         """A store's consolidated days, oldest first: alerts fired by severity and the
         seconds spent in alert (the last `days` consolidated days)."""
-        rows = repo.daily(store)[-days:]
-        return Trends(store=store, days=[TrendDay(
-            fired_total=r.fired_total, **{k: v for k, v in vars(r).items() if k != "store"})
-            for r in rows])
+        return Response(await views.trends(store, days), media_type="application/json")
 
     return app

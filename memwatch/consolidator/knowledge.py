@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from memwatch.catalogue import BY_NAME, SEVERITIES
-from memwatch.consolidator.repository import AlertAggregate, AlertRecord
+from memwatch.consolidator.repository import AlertAggregate, AlertRecord, fold
 from memwatch.spec import Spec
 from memwatch.spec_monitoring import AlertOverride, Runbook
 
@@ -71,21 +71,14 @@ class Entry:
                          *self.tags, p.alertname, p.store, *p.labels.values()]).lower()
 
 
-def patterns(alerts: list[AlertRecord], labels: tuple[str, ...] = (),
-             archived: Iterable[AlertAggregate] = ()) -> list[Pattern]:
-    """Group occurrences by alertname + store + the named labels, sorted by key; the
-    `archived` aggregates of pruned occurrences count as if those were still stored."""
+def group(series: Iterable[AlertAggregate], labels: tuple[str, ...] = ()) -> list[Pattern]:
+    """The alert series (aggregates of stored and of archived occurrences alike) grouped by
+    alertname + store + the named labels, sorted by key."""
     groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], AlertAggregate] = {}
-
-    def group(name: str, store: str, all_labels: dict[str, str]) -> AlertAggregate:
-        extra = tuple((k, all_labels.get(k, "")) for k in labels)
-        return groups.setdefault((name, store, extra),
-                                 AlertAggregate(name, store, dict(extra)))
-
-    for a in alerts:
-        group(a.alertname, a.store, a.labels).add(a)
-    for agg in archived:
-        group(agg.alertname, agg.store, agg.labels).merge(agg)
+    for agg in series:
+        extra = tuple((k, agg.labels.get(k, "")) for k in labels)
+        groups.setdefault((agg.alertname, agg.store, extra),
+                          AlertAggregate(agg.alertname, agg.store, dict(extra))).merge(agg)
     out = []
     for g in groups.values():
         out.append(Pattern(
@@ -97,6 +90,13 @@ def patterns(alerts: list[AlertRecord], labels: tuple[str, ...] = (),
             first_seen=g.first_seen or "", last_seen=g.last_seen or "",
             severities=dict(sorted(g.severities.items()))))
     return sorted(out, key=lambda p: p.key)
+
+
+def patterns(alerts: list[AlertRecord], labels: tuple[str, ...] = (),
+             archived: Iterable[AlertAggregate] = ()) -> list[Pattern]:
+    """The patterns of these occurrences; the `archived` aggregates of pruned occurrences
+    count as if those were still stored."""
+    return group([*fold(alerts).values(), *archived], labels)
 
 
 @dataclass
@@ -157,10 +157,13 @@ class KnowledgeBase:
             steps=tuple(first("steps", ())), tags=tuple(first("tags", (p.alertname,))),
             pattern=p)
 
+    def recurring(self, found: list[Pattern]) -> list[Entry]:
+        """The entries of the patterns seen on min_days days or more."""
+        return [self.entry(p) for p in found if p.days >= self.min_days]
+
     def entries(self, alerts: list[AlertRecord],
                 archived: Iterable[AlertAggregate] = ()) -> list[Entry]:
-        return [self.entry(p) for p in patterns(alerts, self.labels, archived)
-                if p.days >= self.min_days]
+        return self.recurring(patterns(alerts, self.labels, archived))
 
 
 _WORD = re.compile(r"[\w.-]+")

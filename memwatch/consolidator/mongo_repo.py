@@ -1,7 +1,8 @@
 """The MongoDB repository: for several consolidators sharing one history in MongoDB.
 
 Collections `consolidator_alerts`, `consolidator_daily`, `consolidator_days`,
-`consolidator_snapshots`, `consolidator_responses` and `consolidator_alert_archive`;
+`consolidator_snapshots`, `consolidator_responses`, `consolidator_alert_archive` and
+`consolidator_meta` (the revision, see Repository.revision);
 documents get ObjectId `_id`s and the natural keys carry unique indexes (alerts:
 fingerprint + starts_at; daily: store + day; snapshots: store + at; days: day; archive:
 alertname + store + labels).
@@ -20,6 +21,7 @@ sets a stronger one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from datetime import timedelta
@@ -27,9 +29,17 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo import ASCENDING, DeleteMany, InsertOne, ReplaceOne, UpdateOne, WriteConcern
+from pymongo import (
+    ASCENDING,
+    DeleteMany,
+    InsertOne,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateOne,
+    WriteConcern,
+)
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from memwatch.consolidator.daily import DailyRow
@@ -40,7 +50,11 @@ from memwatch.consolidator.repository import (
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    SharedRevision,
+    duration_us,
     fold,
+    labels_text,
+    series_from_stats,
 )
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
@@ -100,6 +114,23 @@ class MongoRepository:
         self._archive.create_index([("alertname", ASCENDING), ("store", ASCENDING),
                                     ("labels", ASCENDING)], unique=True, name="series")
         self._alerts.create_index([("prune_batch", ASCENDING)], name="prune_batch")
+        self._meta = self._db["consolidator_meta"]
+        self._meta.create_index([("key", ASCENDING)], unique=True, name="key")
+        with contextlib.suppress(DuplicateKeyError):  # another consolidator made it first
+            self._meta.update_one({"key": "revision"}, {"$setOnInsert": {"n": 0}},
+                                  upsert=True)
+        self._backfill_durations()
+        self._revision = SharedRevision(self._read_revision)
+
+    def _backfill_durations(self) -> None:
+        """Alerts resolved before `duration_us` was stored (by an earlier version) get it."""
+        docs = self._alerts.find({"resolved_at": {"$ne": None},
+                                  "duration_us": {"$exists": False}},
+                                 {"fingerprint": 1, "starts_at": 1, "resolved_at": 1})
+        ops = [UpdateOne({"_id": d["_id"]}, {"$set": {"duration_us": duration_us(
+            d["starts_at"], d["resolved_at"])}}) for d in docs]
+        if ops:
+            self._alerts.bulk_write(ops, ordered=False)
 
     @property
     def database(self) -> str:
@@ -109,13 +140,31 @@ class MongoRepository:
 
     @staticmethod
     def _alert_doc(a: AlertRecord) -> Doc:
-        # labels and annotations as JSON text, like the SQL backends: any key is storable
+        # labels and annotations as JSON text, like the SQL backends: any key is storable;
+        # duration_us (0 until resolved) lets the server sum the durations (alert_series)
         return {"fingerprint": a.fingerprint, "starts_at": a.starts_at,
                 "alertname": a.alertname, "store": a.store, "severity": a.severity,
-                "labels": json.dumps(a.labels, sort_keys=True),
+                "labels": labels_text(a.labels),
                 "annotations": json.dumps(a.annotations, sort_keys=True),
                 "generator_url": a.generator_url, "received_at": a.received_at,
-                "resolved_at": a.resolved_at}
+                "resolved_at": a.resolved_at,
+                "duration_us": 0 if a.resolved_at is None else duration_us(a.starts_at,
+                                                                           a.resolved_at)}
+
+    def _bump(self) -> None:
+        """After the write (no transaction here): a reader may compute from the change
+        under the previous revision, and computes again when this one arrives."""
+        doc = self._meta.find_one_and_update({"key": "revision"}, {"$inc": {"n": 1}},
+                                             {"_id": 0, "n": 1},
+                                             return_document=ReturnDocument.AFTER)
+        self._revision.seen(int(doc["n"]) if doc else 0)
+
+    def _read_revision(self) -> int:
+        doc = self._meta.find_one({"key": "revision"}, {"_id": 0, "n": 1})
+        return int(doc["n"]) if doc else 0
+
+    def revision(self) -> int:
+        return self._revision.value()
 
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
         # everything serialised first: a record that cannot be stored writes nothing
@@ -127,10 +176,19 @@ class MongoRepository:
             UpdateOne({"fingerprint": d["fingerprint"], "starts_at": d["starts_at"]},
                       {"$setOnInsert": d}, upsert=True) for d in docs]
         ops += [UpdateOne({"fingerprint": a.fingerprint, "starts_at": a.starts_at,
-                           "resolved_at": None}, {"$set": {"resolved_at": a.resolved_at}})
+                           "resolved_at": None},
+                          {"$set": {"resolved_at": a.resolved_at,
+                                    "duration_us": duration_us(a.starts_at, a.resolved_at)}})
                 for a in alerts if a.resolved_at is not None]
         with self._lock:
-            res = self._alerts.bulk_write(ops, ordered=True)
+            try:
+                res = self._alerts.bulk_write(ops, ordered=True)
+            except BaseException:
+                with contextlib.suppress(PyMongoError):
+                    self._bump()  # part of it may be stored
+                raise
+            if res.upserted_count or res.modified_count:
+                self._bump()
         result = IngestResult()
         inserted = {i for i in (res.upserted_ids or {}) if i < len(alerts)}
         for i in sorted(inserted):
@@ -165,6 +223,22 @@ class MongoRepository:
     def count_alerts(self) -> int:
         return int(self._alerts.count_documents({}))
 
+    def alert_series(self) -> list[AlertAggregate]:
+        """Summed by the server (no aggregate is kept up to date here: without a
+        transaction it could drift from the alerts after a partial write)."""
+        series = {f: f"${f}" for f in ("alertname", "store", "labels", "severity")}
+        docs = self._alerts.aggregate([{"$group": {
+            "_id": series, "days": {"$addToSet": {"$substrBytes": ["$starts_at", 0, 10]}},
+            "occurrences": {"$sum": 1},
+            "resolved": {"$sum": {"$cond": [
+                {"$eq": [{"$type": "$resolved_at"}, "string"]}, 1, 0]}},
+            "duration_us": {"$sum": "$duration_us"}, "first_seen": {"$min": "$starts_at"},
+            "last_seen": {"$max": "$starts_at"}}}])
+        return series_from_stats(
+            (d["_id"]["alertname"], d["_id"]["store"], d["_id"]["labels"],
+             d["_id"]["severity"], ",".join(d["days"]), d["occurrences"], d["resolved"],
+             d["duration_us"], d["first_seen"], d["last_seen"]) for d in docs)
+
     # -- daily rows ---------------------------------------------------------------------
 
     def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
@@ -187,6 +261,7 @@ class MongoRepository:
             if days:
                 self._days.bulk_write([UpdateOne({"day": d}, {"$setOnInsert": {"day": d}},
                                                  upsert=True) for d in days], ordered=True)
+            self._bump()
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
         query: Doc = {} if store is None else {"store": store}
@@ -260,6 +335,8 @@ class MongoRepository:
                 for agg in fold(self._record(d) for d in docs).values():
                     self._archive_batch(agg, batch)
                 pruned += int(self._alerts.delete_many({"prune_batch": batch}).deleted_count)
+            if pending:
+                self._bump()
         return pruned
 
     def _archive_batch(self, agg: AlertAggregate, batch: str) -> None:
@@ -321,4 +398,5 @@ class MongoRepository:
         return True
 
     def close(self) -> None:
+        self._revision.close()
         self._client.close()

@@ -14,26 +14,33 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from memwatch.consolidator import sql_shared
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
-    ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
     DAILY_COLUMNS,
     RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    SharedRevision,
+    series_from_stats,
 )
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sql_shared import (
+    POSTGRES,
+    GroupCommit,
+    Query,
+    Tables,
     alert_from_row,
     archive_table_sql,
-    prune_alerts,
     select_alerts,
 )
 
 T = TypeVar("T")
+TABLES = Tables(alerts="consolidator_alerts", archive="consolidator_alert_archive",
+                days="consolidator_days", stats="consolidator_alert_stats")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consolidator_alerts (
@@ -90,6 +97,11 @@ CREATE TABLE IF NOT EXISTS consolidator_snapshots (
     error TEXT,
     PRIMARY KEY (store, at)
 );
+CREATE TABLE IF NOT EXISTS consolidator_revision (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n BIGINT NOT NULL
+);
+INSERT INTO consolidator_revision VALUES (1, 0) ON CONFLICT DO NOTHING;
 """ + archive_table_sql("consolidator_alert_archive", "BIGINT")
 
 _SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
@@ -105,12 +117,15 @@ class PostgresRepository:
         self._timeout = connect_timeout
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._group = GroupCommit(self._ingest_each)
         with self._lock:
             conn = self._connection()
             with conn.transaction():
                 # one creator at a time when several consolidators start together
                 conn.execute("SELECT pg_advisory_xact_lock(918801)")
                 conn.execute(SCHEMA)
+                sql_shared.ensure_stats(self._q(conn), POSTGRES, TABLES)
+        self._revision = SharedRevision(self._read_revision)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -126,34 +141,38 @@ class PostgresRepository:
             with conn.transaction():
                 return work(conn)
 
+    def _q(self, conn: psycopg.Connection[Any]) -> Query:
+        def q(sql: str, args: Sequence[Any]) -> list[Any]:
+            cur = conn.execute(sql, args)
+            return cur.fetchall() if cur.description else []
+        return q
+
+    def _bump(self, conn: psycopg.Connection[Any], bumped: list[int]) -> None:
+        """In the write's transaction, so that other consolidators see the change and the
+        new revision together; `bumped` gets the value, taken as seen after the commit."""
+        row = conn.execute("UPDATE consolidator_revision SET n = n + 1 WHERE id = 1 "
+                           "RETURNING n").fetchone()
+        bumped.append(int(row[0]) if row else 0)
+
+    def _write(self, work: Callable[[psycopg.Connection[Any], list[int]], T]) -> T:
+        bumped: list[int] = []
+        out = self._run(lambda conn: work(conn, bumped))
+        for n in bumped:
+            self._revision.seen(n)
+        return out
+
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
-        def work(conn: psycopg.Connection[Any]) -> IngestResult:
-            result = IngestResult()
-            for a in alerts:
-                cur = conn.execute(
-                    f"INSERT INTO consolidator_alerts ({', '.join(ALERT_COLUMNS)}) VALUES "
-                    f"({_placeholders(len(ALERT_COLUMNS))}) ON CONFLICT DO NOTHING",
-                    (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
-                     json.dumps(a.labels, sort_keys=True),
-                     json.dumps(a.annotations, sort_keys=True), a.generator_url,
-                     a.received_at, a.resolved_at))
-                if cur.rowcount == 1:
-                    result.stored += 1
-                    result.resolved += a.resolved_at is not None
-                    if a.resolved_at is None:
-                        result.new_firing.append(a)
-                    continue
-                if a.resolved_at is not None:
-                    cur = conn.execute(
-                        "UPDATE consolidator_alerts SET resolved_at = %s WHERE fingerprint = %s "
-                        "AND starts_at = %s AND resolved_at IS NULL",
-                        (a.resolved_at, a.fingerprint, a.starts_at))
-                    if cur.rowcount == 1:
-                        result.resolved += 1
-                        continue
-                result.duplicates += 1
-            return result
-        return self._run(work)
+        return self._group.ingest(alerts)
+
+    def _ingest_each(self, deliveries: list[list[AlertRecord]]
+                     ) -> list[IngestResult | Exception]:
+        def work(conn: psycopg.Connection[Any], bumped: list[int]
+                 ) -> list[IngestResult | Exception]:
+            results = sql_shared.ingest_each(self._q(conn), POSTGRES, TABLES, deliveries)
+            if any(isinstance(r, IngestResult) and (r.stored or r.resolved) for r in results):
+                self._bump(conn, bumped)
+            return results
+        return self._write(work)
 
     def alerts(self, *, alertname: str | None = None, store: str | None = None
                ) -> list[AlertRecord]:
@@ -166,8 +185,20 @@ class PostgresRepository:
             "SELECT count(*) FROM consolidator_alerts").fetchone())
         return int(row[0]) if row else 0
 
+    def alert_series(self) -> list[AlertAggregate]:
+        rows = self._run(lambda c: sql_shared.select_series(self._q(c), POSTGRES, TABLES.stats))
+        return series_from_stats(rows)
+
+    def _read_revision(self) -> int:
+        row = self._run(lambda c: c.execute(
+            "SELECT n FROM consolidator_revision WHERE id = 1").fetchone())
+        return int(row[0]) if row else 0
+
+    def revision(self) -> int:
+        return self._revision.value()
+
     def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
-        def work(conn: psycopg.Connection[Any]) -> None:
+        def work(conn: psycopg.Connection[Any], bumped: list[int]) -> None:
             with conn.cursor() as cur:
                 cur.executemany("DELETE FROM consolidator_daily WHERE day = %s",
                                 [(d,) for d in days])
@@ -178,7 +209,8 @@ class PostgresRepository:
                            else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
                 cur.executemany("INSERT INTO consolidator_days VALUES (%s) "
                                 "ON CONFLICT DO NOTHING", [(d,) for d in days])
-        self._run(work)
+            self._bump(conn, bumped)
+        self._write(work)
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
         sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM consolidator_daily"
@@ -220,15 +252,14 @@ class PostgresRepository:
         return int(cur.rowcount)
 
     def prune_alerts(self, before: str) -> int:
-        def work(conn: psycopg.Connection[Any]) -> int:
-            def q(sql: str, args: Sequence[Any]) -> list[Any]:
-                cur = conn.execute(sql, args)
-                return cur.fetchall() if cur.description else []
+        def work(conn: psycopg.Connection[Any], bumped: list[int]) -> int:
             # one pruner at a time when several consolidators share the database
             conn.execute("SELECT pg_advisory_xact_lock(918802)")
-            return prune_alerts(q, "%s", before, alerts="consolidator_alerts",
-                                archive="consolidator_alert_archive", days="consolidator_days")
-        return self._run(work)
+            pruned = sql_shared.prune_alerts(self._q(conn), POSTGRES, TABLES, before)
+            if pruned:
+                self._bump(conn, bumped)
+            return pruned
+        return self._write(work)
 
     def alert_archive(self) -> list[AlertAggregate]:
         rows = self._run(lambda c: c.execute(
@@ -254,7 +285,8 @@ class PostgresRepository:
             size = conn.execute(
                 "SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY["
                 "'consolidator_alerts', 'consolidator_daily', 'consolidator_days', "
-                "'consolidator_snapshots', 'consolidator_alert_archive']::regclass[]) AS c"
+                "'consolidator_snapshots', 'consolidator_alert_archive', "
+                "'consolidator_alert_stats']::regclass[]) AS c"
             ).fetchone()
             info = conn.info
             return {"backend": "postgresql",
@@ -273,6 +305,7 @@ class PostgresRepository:
         return True
 
     def close(self) -> None:
+        self._revision.close()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

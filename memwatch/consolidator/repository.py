@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -70,6 +71,16 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def labels_text(labels: dict[str, str]) -> str:
+    """The one stored text form of a label set (also the series key's)."""
+    return json.dumps(labels, sort_keys=True)
+
+
+def duration_us(starts_at: str, resolved_at: str) -> int:
+    """An occurrence's duration in whole microseconds (exact: no float on the way)."""
+    return (_parse(resolved_at) - _parse(starts_at)) // timedelta(microseconds=1)
+
+
 @dataclass
 class AlertAggregate:
     """What is kept of pruned occurrences of one alert series (alertname + store + all its
@@ -89,15 +100,14 @@ class AlertAggregate:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.alertname, self.store, json.dumps(self.labels, sort_keys=True))
+        return (self.alertname, self.store, labels_text(self.labels))
 
     def add(self, a: AlertRecord) -> None:
         self.occurrences += 1
         self.days.add(a.starts_at[:10])
         if a.resolved_at is not None:
             self.resolved += 1
-            self.duration_us += ((_parse(a.resolved_at) - _parse(a.starts_at))
-                                 // timedelta(microseconds=1))
+            self.duration_us += duration_us(a.starts_at, a.resolved_at)
         self._seen(a.starts_at, a.starts_at)
         self.severities[a.severity] = self.severities.get(a.severity, 0) + 1
 
@@ -152,6 +162,114 @@ def fold(alerts: Iterable[AlertRecord]) -> dict[tuple[str, str, str], AlertAggre
     return out
 
 
+# The stored alerts summed per alert series, severity and UTC start day, kept up to date at
+# every write (SQLite, PostgreSQL: in the write's transaction), so that the knowledge base
+# reads these instead of every alert.
+STATS_COLUMNS = ("alertname", "store", "labels", "severity", "day", "occurrences", "resolved",
+                 "duration_us", "first_seen", "last_seen")
+StatsKey = tuple[str, str, str, str, str]  # alertname, store, labels (text), severity, day
+
+
+class StatsDelta:
+    """Changes to the stats rows, summed per key; `rows()` in STATS_COLUMNS order. First and
+    last seen only widen a row: a prune that removes a row's first or last occurrence has
+    the row's bounds recomputed from the alerts left (see sql_shared.prune_alerts)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[StatsKey, list[Any]] = {}
+
+    def _at(self, key: StatsKey, starts_at: str) -> list[Any]:
+        row = self._sums.setdefault(key, [0, 0, 0, starts_at, starts_at])
+        row[3], row[4] = min(row[3], starts_at), max(row[4], starts_at)
+        return row
+
+    def occurrence(self, a: AlertRecord, sign: int = 1) -> None:
+        """`a` stored (sign 1) or deleted (sign -1), with its resolution if it has one."""
+        row = self._at((a.alertname, a.store, labels_text(a.labels), a.severity,
+                        a.starts_at[:10]), a.starts_at)
+        row[0] += sign
+        if a.resolved_at is not None:
+            row[1] += sign
+            row[2] += sign * duration_us(a.starts_at, a.resolved_at)
+
+    def resolution(self, series: tuple[str, str, str, str], starts_at: str,
+                   resolved_at: str) -> None:
+        """A stored occurrence of `series` (alertname, store, labels text, severity) that
+        started at `starts_at` got its resolution."""
+        row = self._at((*series, starts_at[:10]), starts_at)
+        row[1] += 1
+        row[2] += duration_us(starts_at, resolved_at)
+
+    def keys(self) -> list[StatsKey]:
+        return sorted(self._sums)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return [(*k, *v) for k, v in sorted(self._sums.items())]
+
+
+def series_from_stats(rows: Iterable[Sequence[Any]]) -> list[AlertAggregate]:
+    """Stats rows summed per series and severity (alertname, store, labels text, severity,
+    days joined by ",", occurrences, resolved, duration_us, first seen, last seen) as one
+    aggregate per alert series, sorted by series: what `fold` gives from the alerts."""
+    out: dict[tuple[str, str, str], AlertAggregate] = {}
+    for name, store, labels, severity, days, occurrences, resolved, dur, first, last in rows:
+        agg = AlertAggregate(name, store, json.loads(labels), int(occurrences),
+                             set(str(days).split(",")), int(resolved), int(dur), str(first),
+                             str(last), {severity: int(occurrences)})
+        if (name, store, labels) in out:
+            out[(name, store, labels)].merge(agg)
+        else:
+            out[(name, store, labels)] = agg
+    return [out[k] for k in sorted(out)]
+
+
+REVISION_POLL_SECONDS = 0.1
+
+
+class SharedRevision:
+    """Repository.revision for a storage several consolidators share: the storage keeps a
+    counter that every write bumps in its transaction. This process learns its own writes'
+    value at once (`seen`, after the commit) and the others' from a daemon thread that reads
+    the counter every `interval` seconds, started by the first `value()`; so a revision is
+    a read of memory, never a query on the request path."""
+
+    def __init__(self, read: Callable[[], int],
+                 interval: float = REVISION_POLL_SECONDS) -> None:
+        self._read, self._interval = read, interval
+        self._value = read()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def seen(self, n: int) -> None:
+        with self._lock:
+            self._value = max(self._value, n)  # the counter only grows: a late read is older
+
+    def value(self) -> int:
+        """No I/O: the first call starts the polling thread after one read of its own."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._poll, daemon=True,
+                                                    name="revision")
+                    self._thread.start()
+        return self._value
+
+    def _poll(self) -> None:
+        wait = 0.0
+        while not self._stop.wait(wait):
+            try:
+                self.seen(self._read())
+                wait = self._interval
+            except Exception:  # the storage is down: /health says so; try again later
+                wait = max(1.0, self._interval)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
 class Repository(Protocol):
     """Every write is durable (committed) when the method returns; a batch is all or nothing
     (MongoDB: one ordered bulk write, see mongo_repo)."""
@@ -162,6 +280,20 @@ class Repository(Protocol):
                ) -> list[AlertRecord]: ...
 
     def count_alerts(self) -> int: ...
+
+    def alert_series(self) -> list[AlertAggregate]:
+        """The stored alerts (not the archive) as one aggregate per alert series, sorted by
+        series: what `fold(self.alerts())` gives, read from aggregates kept up to date at
+        every write, never from every alert."""
+        ...
+
+    def revision(self) -> int:
+        """A number that grows whenever the alerts, the archive or the daily rows change:
+        answers computed from those stay valid while it holds. A read of memory: this
+        repository's own writes count from their commit on; on PostgreSQL and MongoDB those
+        of other consolidators sharing the storage within REVISION_POLL_SECONDS (see
+        SharedRevision)."""
+        ...
 
     def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
         """Replace the rows of these days (all stores) with `rows`, in one transaction."""

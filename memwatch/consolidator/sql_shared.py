@@ -1,19 +1,54 @@
-"""What the SQLite and PostgreSQL repositories share: the alerts query
-builder and the row -> record mapping (the dialects differ only in the placeholder)."""
+"""What the SQLite and PostgreSQL repositories share: the SQL of ingest, of the alert stats
+and of alert retention, the alerts query builder and the row -> record mapping (the
+dialects differ in the placeholder and a few function names)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from memwatch.consolidator.repository import (
     ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
+    STATS_COLUMNS,
     AlertAggregate,
     AlertRecord,
+    IngestResult,
+    StatsDelta,
+    StatsKey,
     fold,
+    labels_text,
 )
+
+Query = Callable[[str, Sequence[Any]], list[Any]]  # runs a statement, returns its rows
+
+
+@dataclass(frozen=True)
+class Dialect:
+    ph: str  # the placeholder
+    least: str  # the smaller of two values
+    greatest: str
+    join_days: str  # an aggregate joining a group's `day` values with ","
+    bigint: str
+    table_exists: str  # a row when the table named by the one parameter exists
+
+
+SQLITE = Dialect("?", "min", "max", "group_concat(day, ',')", "INTEGER",
+                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?")
+POSTGRES = Dialect("%s", "LEAST", "GREATEST", "string_agg(day, ',')", "BIGINT",
+                   "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+                   "AND tablename = %s")
+
+
+@dataclass(frozen=True)
+class Tables:
+    alerts: str
+    archive: str
+    days: str  # the consolidated days
+    stats: str
 
 
 def select_alerts(table: str, placeholder: str, alertname: str | None,
@@ -38,18 +73,175 @@ def alert_from_row(r: Sequence[Any]) -> AlertRecord:
         received_at=r[8], resolved_at=r[9])
 
 
-Query = Callable[[str, Sequence[Any]], list[Any]]
+# -- ingest ------------------------------------------------------------------------------
+
+def ingest(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord]) -> IngestResult:
+    """Inside the caller's transaction: store the new occurrences, record resolutions once,
+    and bring the stats up to date."""
+    result, delta = IngestResult(), StatsDelta()
+    insert = (f"INSERT INTO {t.alerts} ({', '.join(ALERT_COLUMNS)}) VALUES "
+              f"({', '.join([d.ph] * len(ALERT_COLUMNS))}) ON CONFLICT DO NOTHING "
+              "RETURNING fingerprint")
+    resolve = (f"UPDATE {t.alerts} SET resolved_at = {d.ph} WHERE fingerprint = {d.ph} AND "
+               f"starts_at = {d.ph} AND resolved_at IS NULL "
+               "RETURNING alertname, store, labels, severity")
+    for a in alerts:
+        if q(insert, (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
+                      labels_text(a.labels), json.dumps(a.annotations, sort_keys=True),
+                      a.generator_url, a.received_at, a.resolved_at)):
+            delta.occurrence(a)
+            result.stored += 1
+            result.resolved += a.resolved_at is not None
+            if a.resolved_at is None:
+                result.new_firing.append(a)
+            continue
+        if a.resolved_at is not None:
+            stored = q(resolve, (a.resolved_at, a.fingerprint, a.starts_at))
+            if stored:
+                delta.resolution(tuple(stored[0]), a.starts_at, a.resolved_at)
+                result.resolved += 1
+                continue
+        result.duplicates += 1
+    apply_stats(q, d, t.stats, delta)
+    return result
 
 
-def prune_alerts(q: Query, ph: str, before: str, *, alerts: str, archive: str,
-                 days: str) -> int:
-    """Inside the caller's transaction: fold the prunable alerts into `archive` and delete
-    them (see Repository.prune_alerts)."""
-    last = q(f"SELECT max(day) FROM {days}", [])[0][0]
+def ingest_each(q: Query, d: Dialect, t: Tables, deliveries: list[list[AlertRecord]]
+                ) -> list[IngestResult | Exception]:
+    """Inside the caller's transaction: each delivery in a savepoint of its own, so one
+    that fails (its exception in its place) leaves the others to be committed."""
+    out: list[IngestResult | Exception] = []
+    for alerts in deliveries:
+        q("SAVEPOINT delivery", [])
+        try:
+            out.append(ingest(q, d, t, alerts))
+        except Exception as exc:
+            q("ROLLBACK TO SAVEPOINT delivery", [])
+            out.append(exc)
+        q("RELEASE SAVEPOINT delivery", [])
+    return out
+
+
+@dataclass
+class _Waiting:
+    alerts: list[AlertRecord]
+    result: IngestResult | BaseException | None = None
+
+
+class GroupCommit:
+    """Deliveries that arrive while another is being committed wait, then go in one
+    transaction together (one fsync for all; `write` gives each its own savepoint), and
+    each caller returns after the commit that holds its delivery, or raises its error."""
+
+    def __init__(self, write: Callable[[list[list[AlertRecord]]],
+                                       list[IngestResult | Exception]]) -> None:
+        self._write = write
+        self._queue: list[_Waiting] = []
+        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
+
+    def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
+        me = _Waiting(alerts)
+        with self._queue_lock:
+            self._queue.append(me)
+        with self._writer:
+            if me.result is None:  # not taken by the previous writer: take all waiting
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    results: list[IngestResult | BaseException] = [
+                        *self._write([w.alerts for w in batch])]
+                except BaseException as exc:  # the transaction failed: every delivery did
+                    results = [exc] * len(batch)
+                for w, r in zip(batch, results, strict=True):
+                    w.result = r
+        if isinstance(me.result, BaseException):
+            raise me.result
+        assert me.result is not None
+        return me.result
+
+
+# -- the alert stats ---------------------------------------------------------------------
+
+def stats_table_sql(table: str, bigint: str) -> str:
+    return f"""
+CREATE TABLE {table} (
+    alertname TEXT NOT NULL,
+    store TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    day TEXT NOT NULL,
+    occurrences {bigint} NOT NULL,
+    resolved {bigint} NOT NULL,
+    duration_us {bigint} NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (alertname, store, labels, severity, day)
+)"""
+
+
+def ensure_stats(q: Query, d: Dialect, t: Tables) -> None:
+    """Inside the caller's transaction: create the stats table if missing, from the alerts
+    already stored (a database written before the stats existed)."""
+    if q(d.table_exists, [t.stats]):
+        return
+    q(stats_table_sql(t.stats, d.bigint), [])
+    delta = StatsDelta()
+    for r in q(f"SELECT {', '.join(ALERT_COLUMNS)} FROM {t.alerts}", []):
+        delta.occurrence(alert_from_row(r))
+    apply_stats(q, d, t.stats, delta)
+
+
+def apply_stats(q: Query, d: Dialect, table: str, delta: StatsDelta) -> None:
+    """Add the delta's sums to the stats rows; rows left without an occurrence go."""
+    rows = delta.rows()
+    if not rows:
+        return
+    cols = ", ".join(STATS_COLUMNS)
+    upsert = (
+        f"INSERT INTO {table} ({cols}) VALUES ({', '.join([d.ph] * len(STATS_COLUMNS))}) "
+        f"ON CONFLICT ({', '.join(STATS_COLUMNS[:5])}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in STATS_COLUMNS[5:8])
+        + f", first_seen = {d.least}({table}.first_seen, excluded.first_seen)"
+        f", last_seen = {d.greatest}({table}.last_seen, excluded.last_seen)")
+    for row in rows:
+        q(upsert, row)
+    if any(r[5] < 0 for r in rows):
+        q(f"DELETE FROM {table} WHERE occurrences <= 0", [])
+
+
+def select_series(q: Query, d: Dialect, table: str) -> list[Any]:
+    """The stats summed per series and severity, in the rows `series_from_stats` takes."""
+    return q(f"SELECT alertname, store, labels, severity, {d.join_days}, sum(occurrences), "
+             f"sum(resolved), sum(duration_us), min(first_seen), max(last_seen) FROM {table} "
+             "GROUP BY alertname, store, labels, severity", [])
+
+
+def _rebound(q: Query, d: Dialect, t: Tables, keys: list[StatsKey]) -> None:
+    """Recompute first and last seen of these stats rows from the alerts they count."""
+    ph = d.ph
+    for name, store, labels, severity, day in keys:
+        [(first, last)] = q(
+            f"SELECT min(starts_at), max(starts_at) FROM {t.alerts} WHERE alertname = {ph} "
+            f"AND store = {ph} AND labels = {ph} AND severity = {ph} AND starts_at >= {ph} "
+            f"AND starts_at < {ph}", [name, store, labels, severity, day, f"{day}T99"])
+        if first is not None:  # else the row went with its last occurrence
+            q(f"UPDATE {t.stats} SET first_seen = {ph}, last_seen = {ph} WHERE "
+              + " AND ".join(f"{c} = {ph}" for c in STATS_COLUMNS[:5]),
+              [first, last, name, store, labels, severity, day])
+
+
+# -- alert retention ---------------------------------------------------------------------
+
+def prune_alerts(q: Query, d: Dialect, t: Tables, before: str) -> int:
+    """Inside the caller's transaction: fold the prunable alerts into the archive, delete
+    them and take them out of the stats (see Repository.prune_alerts)."""
+    ph = d.ph
+    last = q(f"SELECT max(day) FROM {t.days}", [])[0][0]
     if last is None:
         return 0
     limit = f"{last}T99"  # after every time of the last consolidated day
-    rows = q(f"SELECT {', '.join(ALERT_COLUMNS)} FROM {alerts} WHERE starts_at < {ph} "
+    rows = q(f"SELECT {', '.join(ALERT_COLUMNS)} FROM {t.alerts} WHERE starts_at < {ph} "
              f"AND starts_at < {ph} AND resolved_at IS NOT NULL AND resolved_at < {ph} "
              "ORDER BY starts_at, fingerprint", [before, limit, limit])
     if not rows:
@@ -57,18 +249,22 @@ def prune_alerts(q: Query, ph: str, before: str, *, alerts: str, archive: str,
     records = [alert_from_row(r) for r in rows]
     cols = ", ".join(ARCHIVE_COLUMNS)
     for key, agg in sorted(fold(records).items()):
-        kept = q(f"SELECT {cols} FROM {archive} WHERE alertname = {ph} AND store = {ph} "
+        kept = q(f"SELECT {cols} FROM {t.archive} WHERE alertname = {ph} AND store = {ph} "
                  f"AND labels = {ph}", list(key))
         if kept:
             merged = AlertAggregate.from_row(kept[0])
             merged.merge(agg)
             agg = merged
         updates = ", ".join(f"{c} = excluded.{c}" for c in ARCHIVE_COLUMNS[3:])
-        q(f"INSERT INTO {archive} ({cols}) VALUES ({', '.join([ph] * len(ARCHIVE_COLUMNS))}) "
+        q(f"INSERT INTO {t.archive} ({cols}) VALUES ({', '.join([ph] * len(ARCHIVE_COLUMNS))}) "
           f"ON CONFLICT (alertname, store, labels) DO UPDATE SET {updates}", agg.row())
+    delta = StatsDelta()
     for a in records:
-        q(f"DELETE FROM {alerts} WHERE fingerprint = {ph} AND starts_at = {ph}",
+        q(f"DELETE FROM {t.alerts} WHERE fingerprint = {ph} AND starts_at = {ph}",
           [a.fingerprint, a.starts_at])
+        delta.occurrence(a, sign=-1)
+    apply_stats(q, d, t.stats, delta)
+    _rebound(q, d, t, delta.keys())
     return len(records)
 
 

@@ -5,27 +5,36 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from memwatch.consolidator import sql_shared
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
-    ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
     DAILY_COLUMNS,
     RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    series_from_stats,
 )
 from memwatch.consolidator.responses import ResponseRun
 from memwatch.consolidator.snapshots import Snapshot
 from memwatch.consolidator.sql_shared import (
+    SQLITE,
+    GroupCommit,
+    Query,
+    Tables,
     alert_from_row,
     archive_table_sql,
-    prune_alerts,
     select_alerts,
 )
+
+T = TypeVar("T")
+TABLES = Tables(alerts="alerts", archive="alert_archive", days="consolidated_days",
+                stats="alert_stats")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -100,41 +109,33 @@ class SqliteRepository:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._revision = 0
+        self._group = GroupCommit(self._ingest_each)
+        self._write(lambda q: sql_shared.ensure_stats(q, SQLITE, TABLES), lambda _: False)
 
-    def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
-        result = IngestResult()
+    def _write(self, work: Callable[[Query], T], changes: Callable[[T], bool]) -> T:
+        """`work` in one transaction (BEGIN IMMEDIATE: the writer lock from the start); the
+        revision moves on when `changes` says the result changed something."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for a in alerts:
-                    self._ingest_one(a, result)
+                out = work(lambda sql, args: self._db.execute(sql, args).fetchall())
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        return result
+            if changes(out):
+                self._revision += 1
+        return out
 
-    def _ingest_one(self, a: AlertRecord, result: IngestResult) -> None:
-        cur = self._db.execute(
-            f"INSERT OR IGNORE INTO alerts ({', '.join(ALERT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(ALERT_COLUMNS))})",
-            (a.fingerprint, a.starts_at, a.alertname, a.store, a.severity,
-             json.dumps(a.labels, sort_keys=True), json.dumps(a.annotations, sort_keys=True),
-             a.generator_url, a.received_at, a.resolved_at))
-        if cur.rowcount == 1:
-            result.stored += 1
-            result.resolved += a.resolved_at is not None
-            if a.resolved_at is None:
-                result.new_firing.append(a)
-            return
-        if a.resolved_at is not None:
-            cur = self._db.execute(
-                "UPDATE alerts SET resolved_at = ? WHERE fingerprint = ? AND starts_at = ? "
-                "AND resolved_at IS NULL", (a.resolved_at, a.fingerprint, a.starts_at))
-            if cur.rowcount == 1:
-                result.resolved += 1
-                return
-        result.duplicates += 1
+    def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
+        return self._group.ingest(alerts)
+
+    def _ingest_each(self, deliveries: list[list[AlertRecord]]
+                     ) -> list[IngestResult | Exception]:
+        return self._write(lambda q: sql_shared.ingest_each(q, SQLITE, TABLES, deliveries),
+                           lambda results: any(isinstance(r, IngestResult) and
+                                               (r.stored or r.resolved) for r in results))
 
     def alerts(self, *, alertname: str | None = None, store: str | None = None
                ) -> list[AlertRecord]:
@@ -147,22 +148,27 @@ class SqliteRepository:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
-    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+    def alert_series(self) -> list[AlertAggregate]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("DELETE FROM daily WHERE day = ?", [(d,) for d in days])
-                self._db.executemany(
-                    f"INSERT INTO daily ({', '.join(DAILY_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(DAILY_COLUMNS))})",
-                    [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
-                           else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
-                self._db.executemany("INSERT OR IGNORE INTO consolidated_days VALUES (?)",
-                                     [(d,) for d in days])
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            rows = sql_shared.select_series(
+                lambda sql, args: self._db.execute(sql, args).fetchall(), SQLITE, TABLES.stats)
+        return series_from_stats(rows)
+
+    def revision(self) -> int:
+        """Counted in this process: one consolidator writes a SQLite file."""
+        return self._revision
+
+    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+        def work(q: Query) -> None:
+            self._db.executemany("DELETE FROM daily WHERE day = ?", [(d,) for d in days])
+            self._db.executemany(
+                f"INSERT INTO daily ({', '.join(DAILY_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(DAILY_COLUMNS))})",
+                [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
+                       else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
+            self._db.executemany("INSERT OR IGNORE INTO consolidated_days VALUES (?)",
+                                 [(d,) for d in days])
+        self._write(work, lambda _: True)
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
         sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM daily"
@@ -209,17 +215,8 @@ class SqliteRepository:
             return int(cur.rowcount)
 
     def prune_alerts(self, before: str) -> int:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                pruned = prune_alerts(lambda sql, args: self._db.execute(sql, args).fetchall(),
-                                      "?", before, alerts="alerts", archive="alert_archive",
-                                      days="consolidated_days")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return pruned
+        return self._write(lambda q: sql_shared.prune_alerts(q, SQLITE, TABLES, before),
+                           lambda pruned: pruned > 0)
 
     def alert_archive(self) -> list[AlertAggregate]:
         with self._lock:

@@ -1,0 +1,167 @@
+"""The consolidator API's answers and request bodies: pydantic models that FastAPI both
+validates with and publishes in the OpenAPI document."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WebhookAnswer(BaseModel):
+    status: str
+    alerts: int
+    stored: int
+    duplicates: int
+    resolved: int
+
+
+class Problem(BaseModel):
+    error: str
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    storage: bool
+
+
+class KnowledgeQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=1000)
+    limit: int = Field(20, ge=1, le=500)
+
+
+class KnowledgeEntryModel(BaseModel):
+    key: str
+    title: str
+    category: str
+    severity: str
+    solution: str
+    steps: list[str]
+    tags: list[str]
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int
+    days: int
+    mean_duration_seconds: float | None
+    first_seen: str
+    last_seen: str
+
+
+class KnowledgeResults(BaseModel):
+    query: str
+    results: list[KnowledgeEntryModel]
+
+
+class KnowledgeSummary(BaseModel):
+    entries: int
+    patterns: int
+    min_days: int
+    by_category: dict[str, int]
+    by_severity: dict[str, int]
+    most_frequent: list[KnowledgeEntryModel]
+
+
+class PatternModel(BaseModel):
+    key: str
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int
+    days: int
+    mean_duration_seconds: float | None
+    first_seen: str
+    last_seen: str
+    severities: dict[str, int]
+
+
+class KnowledgeExport(BaseModel):
+    version: int
+    generated_at: str
+    min_days: int
+    entries: list[KnowledgeEntryModel]
+    patterns: list[PatternModel]
+
+
+class TrendDay(BaseModel):
+    day: str
+    fired: dict[str, int]
+    fired_total: int
+    alert_seconds: float
+    count_min: float | None
+    count_max: float | None
+    count_mean: float | None
+    count_last: float | None
+    net_change: float | None
+    largest_drop: float | None
+    uptime_ratio: float | None
+    snapshots: int
+    gaps: int
+
+
+class Trends(BaseModel):
+    store: str
+    days: list[TrendDay]
+
+
+class PersistenceHealth(BaseModel):
+    ok: bool
+    backend: str
+    location: str
+    journal_mode: str | None = None
+    alerts: int
+    daily_rows: int
+    last_day: str | None
+    size_bytes: int
+
+
+class AlertModel(BaseModel):
+    fingerprint: str
+    starts_at: str
+    alertname: str
+    store: str
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
+    received_at: str
+    resolved_at: str | None
+
+
+class DailyModel(TrendDay):
+    store: str
+
+
+class ArchivedSeriesModel(BaseModel):
+    """The aggregate of the pruned occurrences of one alert series."""
+
+    alertname: str
+    store: str
+    labels: dict[str, str]
+    occurrences: int
+    days: list[str]
+    resolved: int
+    duration_us: int
+    first_seen: str | None
+    last_seen: str | None
+    severities: dict[str, int]
+
+
+class PersistenceExport(BaseModel):
+    version: int
+    generated_at: str
+    alerts: list[AlertModel]
+    daily: list[DailyModel]
+    alert_archive: list[ArchivedSeriesModel]
+
+
+class ResponseRunModel(BaseModel):
+    response: str
+    fingerprint: str
+    starts_at: str
+    alertname: str
+    store: str
+    at: str
+    outcome: str
+    detail: str
