@@ -21,9 +21,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-import yaml
-
-from memwatch.generators import alertmanager
+from memwatch.generators import alertmanager, yamlemit
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.generators.prometheus import exporter_jobs, exporter_scrape_timeout
 from memwatch.spec import Spec
@@ -46,7 +44,7 @@ def _meta(name: str, **labels: str) -> dict[str, Any]:
 
 
 def prometheus_rule(stem: str, text: str) -> dict[str, Any]:
-    data = yaml.safe_load(text) or {}
+    data = yamlemit.load(text) or {}
     return {"apiVersion": OPERATOR_API, "kind": "PrometheusRule",
             "metadata": _meta(k8s_name(NAME, stem)),
             "spec": {"groups": data.get("groups", [])}}

@@ -4,6 +4,7 @@ fire at its threshold after its `for` and to stay silent just below it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -14,6 +15,7 @@ from memwatch.spec import Spec
 TESTS_DIR = "rules/tests"
 
 
+@lru_cache(maxsize=4096)  # stores of a preset share their scenarios' values
 def notation(values: tuple[float, ...]) -> str:
     """promtool's expanding notation: runs of equal steps as 'a+bxN'."""
     out: list[str] = []

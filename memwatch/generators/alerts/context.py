@@ -122,11 +122,12 @@ def store_rules(spec: Spec) -> list[AlertRule]:
     """Every store's alerts, per store in catalogue order."""
     out: list[AlertRule] = []
     order = [a for a in BY_NAME if a in STORE_ALERTS]
+    shared = {name: resolve(spec, name) for name in order}  # for stores that keep them
     for index, store in enumerate(spec.stores):
         ctx = StoreCtx(spec, store, index)
         for name in order:
             alert = STORE_ALERTS[name]
-            st = ctx.settings(name)
+            st = ctx.settings(name) if name in store.alerts else shared[name]
             if st.enabled and alert.applies(ctx.caps):
                 out += alert.build(ctx, st)
     return out

@@ -11,6 +11,7 @@ from memwatch.spec import Spec
 from memwatch.spec_monitoring import AlertOverride, Runbook
 
 EXPORTER_INSTANCE = "memwatch:9187"  # the exporter's instance label in the scenarios
+_LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+) \}\}")  # in an annotation template
 
 
 class GenerationError(ValueError):
@@ -79,8 +80,9 @@ class AlertRule:
         labels = {**by, **self.labels}
 
         def expand(text: str) -> str:
-            return re.sub(r"\{\{ \$labels\.(\w+) \}\}",
-                          lambda m: labels.get(m.group(1), ""), text)
+            if "{{ $labels." not in text:
+                return text
+            return _LABEL_REF.sub(lambda m: labels.get(m.group(1), ""), text)
 
         return Expected(labels, {k: expand(v) for k, v in self.annotations(value).items()})
 

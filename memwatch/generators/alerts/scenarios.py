@@ -5,6 +5,7 @@ below the threshold under which it stays silent."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,16 +37,17 @@ class Timeline:
 
     def series(self, metric: str, labels: dict[str, str], value: Callable[[int], float]
                ) -> Series:
-        return Series(metric, labels, tuple(float(value(t)) for t in self.times))
+        return Series(metric, labels, tuple(map(float, map(value, self.times))))
 
     def step(self, metric: str, labels: dict[str, str], before: float, after: float,
              at: int | None = None) -> Series:
         """`before` until `at` (default t_true), `after` from then on."""
         at = self.t_true if at is None else at
-        return self.series(metric, labels, lambda t: before if t < at else after)
+        n, k = len(self.times), bisect_left(self.times, at)  # k samples before `at`
+        return Series(metric, labels, (float(before),) * k + (float(after),) * (n - k))
 
     def const(self, metric: str, labels: dict[str, str], value: float) -> Series:
-        return self.series(metric, labels, lambda _: value)
+        return Series(metric, labels, (float(value),) * len(self.times))
 
 
 def timeline(rule: AlertRule, t_true: float = 0, every: int = STEP) -> Timeline:
