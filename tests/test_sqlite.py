@@ -22,6 +22,7 @@ from tests.helpers import (
     exporter_for,
     run_integrity,
     samples,
+    spec_from,
     value,
 )
 
@@ -370,3 +371,47 @@ def test_sql_preset_on_sqlite(tmp_path: Path) -> None:
         assert value(exp, "memwatch_newest_memory_timestamp_seconds", store="n2") == \
             datetime(2026, 11, 21, 10, tzinfo=UTC).timestamp()
         assert_features(exp, "n")
+
+
+def test_an_unchanged_database_is_not_read_again(
+        openclaw: tuple[Path, sqlite3.Connection, dict]) -> None:
+    """A scrape of a database nobody wrote since gives the last answer without reading a
+    row; a commit, an in-place update (an archival), a new set of watched namespaces or a
+    file replaced under the same path make the next one read it again."""
+    from memwatch.exporters.registry import make_backend
+
+
+    db, conn, expect = openclaw
+    conn.commit()
+    b = make_backend(spec_from(spec(db)).stores[0])
+    assert isinstance(b, SqliteBackend) and b.reads_database_only
+    try:
+        first = b.collect()
+        again = b.collect()
+        assert b.unchanged.reads == 1 and again == first
+        assert again is not first and again.extra is not first.extra  # a copy each time
+        assert first.memories == expect["active"]
+        oc.insert_observation(conn, oc.js_time(T0), "web_search", "one more")
+        conn.commit()
+        assert b.collect().memories == expect["active"] + 1 and b.unchanged.reads == 2
+        conn.execute("UPDATE observations SET detail_json = "
+                     "'{\"lifecycle\": {\"state\": \"soft-archived\"}}' WHERE summary = 'latest'")
+        conn.commit()  # the same rows, one archived: only a read sees it
+        assert b.collect().memories == expect["active"] and b.unchanged.reads == 3
+        b.watch = frozenset({"web_search"})
+        b.collect()
+        assert b.unchanged.reads == 4  # asked about other namespaces: read again
+        b.collect()
+        assert b.unchanged.reads == 4
+        other = db.with_name("other.sqlite")
+        fresh = oc.create(other)
+        oc.insert_observation(fresh, oc.js_time(T0), "exec", "alone")
+        fresh.commit()
+        fresh.close()
+        conn.close()  # the writer gone, a new file in its place (a restore from backup)
+        for suffix in ("-wal", "-shm"):
+            db.with_name(db.name + suffix).unlink(missing_ok=True)
+        other.replace(db)
+        assert b.collect().memories == 1 and b.unchanged.reads == 5
+    finally:
+        b.close()
