@@ -166,6 +166,17 @@ class MongoRepository:
     def revision(self) -> int:
         return self._revision.value()
 
+    def ingest_batch(self, deliveries: list[list[AlertRecord]]
+                     ) -> list[IngestResult | Exception]:
+        """One bulk write a delivery, in turn (they are serialised by the lock anyway)."""
+        out: list[IngestResult | Exception] = []
+        for alerts in deliveries:
+            try:
+                out.append(self.ingest(alerts))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
         # everything serialised first: a record that cannot be stored writes nothing
         docs = [self._alert_doc(a) for a in alerts]

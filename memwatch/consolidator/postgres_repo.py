@@ -117,7 +117,7 @@ class PostgresRepository:
         self._timeout = connect_timeout
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
-        self._group = GroupCommit(self._ingest_each)
+        self._group = GroupCommit(self.ingest_batch)
         with self._lock:
             conn = self._connection()
             with conn.transaction():
@@ -164,7 +164,7 @@ class PostgresRepository:
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
         return self._group.ingest(alerts)
 
-    def _ingest_each(self, deliveries: list[list[AlertRecord]]
+    def ingest_batch(self, deliveries: list[list[AlertRecord]]
                      ) -> list[IngestResult | Exception]:
         def work(conn: psycopg.Connection[Any], bumped: list[int]
                  ) -> list[IngestResult | Exception]:

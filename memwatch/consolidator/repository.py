@@ -276,6 +276,14 @@ class Repository(Protocol):
 
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult: ...
 
+    def ingest_batch(self, deliveries: list[list[AlertRecord]]
+                     ) -> list[IngestResult | Exception]:
+        """Several deliveries, each all or nothing, its result (or its exception) in its
+        place: a delivery that fails leaves the others stored. SQLite and PostgreSQL: one
+        transaction, each delivery in a savepoint of its own. An exception raised (rather
+        than returned) means none was stored."""
+        ...
+
     def alerts(self, *, alertname: str | None = None, store: str | None = None
                ) -> list[AlertRecord]: ...
 

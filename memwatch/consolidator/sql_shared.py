@@ -78,7 +78,16 @@ def alert_from_row(r: Sequence[Any]) -> AlertRecord:
 def ingest(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord]) -> IngestResult:
     """Inside the caller's transaction: store the new occurrences, record resolutions once,
     and bring the stats up to date."""
-    result, delta = IngestResult(), StatsDelta()
+    delta = StatsDelta()
+    result = _store(q, d, t, alerts, delta)
+    apply_stats(q, d, t.stats, delta)
+    return result
+
+
+def _store(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord],
+           delta: StatsDelta) -> IngestResult:
+    """The occurrences and resolutions of `alerts`; their stats changes added to `delta`."""
+    result = IngestResult()
     insert = (f"INSERT INTO {t.alerts} ({', '.join(ALERT_COLUMNS)}) VALUES "
               f"({', '.join([d.ph] * len(ALERT_COLUMNS))}) ON CONFLICT DO NOTHING "
               "RETURNING fingerprint")
@@ -102,15 +111,31 @@ def ingest(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord]) -> Ingest
                 result.resolved += 1
                 continue
         result.duplicates += 1
-    apply_stats(q, d, t.stats, delta)
     return result
 
 
 def ingest_each(q: Query, d: Dialect, t: Tables, deliveries: list[list[AlertRecord]]
                 ) -> list[IngestResult | Exception]:
-    """Inside the caller's transaction: each delivery in a savepoint of its own, so one
-    that fails (its exception in its place) leaves the others to be committed."""
-    out: list[IngestResult | Exception] = []
+    """Inside the caller's transaction: each delivery all or nothing, its result (or its
+    exception) in its place, so one that fails leaves the others to be committed.
+
+    First all of them in one savepoint with their stats changes summed (one statement an
+    alert, one upsert a stats row: the common case, and what keeps a batch of 100 cheap);
+    if any fails, that is rolled back and each delivery goes in a savepoint of its own."""
+    if len(deliveries) > 1:
+        q("SAVEPOINT batch", [])
+        try:
+            delta = StatsDelta()
+            out: list[IngestResult | Exception] = [
+                _store(q, d, t, alerts, delta) for alerts in deliveries]
+            apply_stats(q, d, t.stats, delta)
+        except Exception:
+            q("ROLLBACK TO SAVEPOINT batch", [])
+            q("RELEASE SAVEPOINT batch", [])
+        else:
+            q("RELEASE SAVEPOINT batch", [])
+            return out
+    out = []
     for alerts in deliveries:
         q("SAVEPOINT delivery", [])
         try:

@@ -110,7 +110,7 @@ class SqliteRepository:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._revision = 0
-        self._group = GroupCommit(self._ingest_each)
+        self._group = GroupCommit(self.ingest_batch)
         self._write(lambda q: sql_shared.ensure_stats(q, SQLITE, TABLES), lambda _: False)
 
     def _write(self, work: Callable[[Query], T], changes: Callable[[T], bool]) -> T:
@@ -131,7 +131,7 @@ class SqliteRepository:
     def ingest(self, alerts: list[AlertRecord]) -> IngestResult:
         return self._group.ingest(alerts)
 
-    def _ingest_each(self, deliveries: list[list[AlertRecord]]
+    def ingest_batch(self, deliveries: list[list[AlertRecord]]
                      ) -> list[IngestResult | Exception]:
         return self._write(lambda q: sql_shared.ingest_each(q, SQLITE, TABLES, deliveries),
                            lambda results: any(isinstance(r, IngestResult) and

@@ -18,7 +18,7 @@ import uvicorn
 
 from memwatch.consolidator.app import create_app
 from memwatch.consolidator.repository import Repository
-from memwatch.consolidator.serve import bind
+from memwatch.consolidator.serve import bind, server_config
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 
 
@@ -55,8 +55,7 @@ def consolidator(db: Path, responder_for: Callable[[SqliteRepository], Any] | No
 def served(repo: Repository, **options: Any) -> Iterator[Address]:
     """`create_app(repo)` served on a free port (any backend; the caller closes `repo`)."""
     sock = bind("127.0.0.1:0")
-    server = uvicorn.Server(uvicorn.Config(create_app(repo, **options), log_config=None,
-                                           access_log=False))
+    server = uvicorn.Server(server_config(create_app(repo, **options)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

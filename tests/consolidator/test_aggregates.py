@@ -213,11 +213,11 @@ def delivery(i: int, broken: bool = False) -> list[AlertRecord]:
 
 def test_deliveries_committed_together_stay_all_or_nothing(make_repo: RepoFactory) -> None:
     repo = make_repo()
-    if hasattr(repo, "_ingest_each"):  # SQLite, PostgreSQL: one transaction, savepoints
-        results = repo._ingest_each([delivery(1), delivery(2, broken=True), delivery(3)])
-        assert [type(r).__name__ for r in results] == ["IngestResult", "TypeError",
-                                                       "IngestResult"]
-        assert sorted(a.fingerprint[:2] for a in repo.alerts()) == ["c1"] * 3 + ["c3"] * 3
+    # SQLite, PostgreSQL: one transaction, savepoints; MongoDB: one bulk write each
+    results = repo.ingest_batch([delivery(1), delivery(2, broken=True), delivery(3)])
+    assert [type(r).__name__ for r in results] == ["IngestResult", "TypeError",
+                                                   "IngestResult"]
+    assert sorted(a.fingerprint[:2] for a in repo.alerts()) == ["c1"] * 3 + ["c3"] * 3
     with ThreadPoolExecutor(20) as pool:
         futures = [pool.submit(repo.ingest, delivery(i, broken=i == 17))
                    for i in range(10, 50)]
@@ -228,5 +228,5 @@ def test_deliveries_committed_together_stay_all_or_nothing(make_repo: RepoFactor
         else:
             assert (f.result().stored, f.result().duplicates) == (3, 0)
     assert not [a for a in repo.alerts() if a.fingerprint.startswith("c17-")]
-    assert repo.count_alerts() == 39 * 3 + (6 if hasattr(repo, "_ingest_each") else 0)
+    assert repo.count_alerts() == 39 * 3 + 6
     check(repo)

@@ -9,11 +9,12 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from memwatch.consolidator.app import create_app
-from memwatch.consolidator.serve import bind
+from memwatch.consolidator.serve import bind, server_config
 from memwatch.consolidator.sqlite_repo import SqliteRepository
 from tests.consolidator.support import consolidator, request
 
@@ -30,8 +31,7 @@ def test_listening_socket_is_tcp_so_asyncio_sets_nodelay() -> None:
 def test_accepted_keep_alive_connection_has_tcp_nodelay(tmp_path: Path) -> None:
     repo = SqliteRepository(tmp_path / "c.sqlite")
     sock = bind("127.0.0.1:0")
-    server = uvicorn.Server(uvicorn.Config(create_app(repo), log_config=None,
-                                           access_log=False))
+    server = uvicorn.Server(server_config(create_app(repo)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -66,3 +66,16 @@ def test_health_reports_a_storage_gone(tmp_path: Path) -> None:
         status, _, raw = request(c.url, "GET", "/health")
         assert (status, json.loads(raw)) == (503, {"status": "degraded", "version": json.loads(
             raw)["version"], "storage": False})
+
+
+def test_served_with_httptools_and_uvloop() -> None:
+    """The C HTTP parser and event loop the consolidator depends on (docs/benchmarks.md):
+    a missing one fails here rather than the server falling back to h11 or asyncio."""
+    async def app(scope: Any, receive: Any, send: Any) -> None: ...
+
+    config = server_config(app)
+    assert (config.http, config.loop, config.access_log) == ("httptools", "uvloop", False)
+    config.load()
+    assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
+    factory = config.get_loop_factory()
+    assert factory is not None and factory.__module__.startswith("uvloop")

@@ -124,3 +124,21 @@ def test_metrics_pass_promtool_check(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout + proc.stderr == b""  # no lint problem at all
     assert b'memwatch_consolidator_webhooks_rejected_total{reason="malformed_json"} 1.0' in raw
+
+
+def test_hot_paths_answer_as_the_routes_do(tmp_path: Path) -> None:
+    """/webhook/alerts and /health are served by HotPaths (the same endpoint functions,
+    without FastAPI's router): other methods and paths still get FastAPI's answers, and a
+    refusal its headers."""
+    with consolidator(tmp_path / "c.sqlite", bearer_token="s3cret-token") as c:
+        got, headers, raw = request(c.url, "POST", "/webhook/alerts",
+                                    json.dumps(payload(alert("f1"))).encode(), JSON)
+        assert (got, headers.get("www-authenticate")) == (401, "Bearer")
+        assert json.loads(raw)["error"] == "unauthorized"
+        assert headers["content-type"] == "application/json"
+        assert request(c.url, "GET", "/webhook/alerts")[0] == 405
+        assert request(c.url, "POST", "/health")[0] == 405
+        got, headers, raw = request(c.url, "GET", "/health")
+        assert (got, headers["content-type"], json.loads(raw)["status"]) == (
+            200, "application/json", "ok")
+        assert request(c.url, "HEAD", "/health")[0] == 405
