@@ -124,7 +124,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         rows_sql, params = every_row(
             self.table, f"payload->>%s AS ns, {WRITTEN_SINCE} AS recent, payload",
             (self.store.namespace, since_bytes(since)), rel.heap_bytes // rel.block,
-            rel.workers, cur.connection.info.server_version)
+            rel.workers, rel.version)
         cur.execute(
             "WITH per_ns AS (SELECT ns, count(*) AS n, "
             f"max({_PAYLOAD_NEWEST}) FILTER (WHERE recent) AS newest FROM {rows_sql} k "

@@ -55,6 +55,7 @@ class Relation(NamedTuple):
     standby: bool  # pg_is_in_recovery(): these statistics never move
     filenode: int  # changes when the table is truncated or rewritten
     workers: int  # max_parallel_workers_per_gather
+    version: int  # server_version_num
 
 
 def classify(exc: Exception) -> CollectionError:
@@ -205,7 +206,8 @@ class PostgresBackend(Backend):
             "pg_stat_get_live_tuples(c.oid), pg_stat_get_tuples_inserted(c.oid), "
             "pg_stat_get_tuples_deleted(c.oid), pg_is_in_recovery(), "
             "coalesce(pg_relation_filenode(c.oid), 0), "
-            "current_setting('max_parallel_workers_per_gather')::int "
+            "current_setting('max_parallel_workers_per_gather')::int, "
+            "current_setting('server_version_num')::int "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
             (schema, table))
