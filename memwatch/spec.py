@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from memwatch import spec_yaml
 from memwatch.capabilities import Capabilities, Feature, features
 from memwatch.errors import SpecError
 from memwatch.spec_consolidator import ConsolidatorSection
@@ -659,26 +660,12 @@ def _format_problem(err: Any) -> str:
     return msg
 
 
-# libyaml's parser where PyYAML was built with it: 10x the pure-Python one on big specs
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
-    """The document's node tree (for the lines of errors) and its data, from one parse."""
-    loader = _SAFE_LOADER(text)
-    try:
-        node = loader.get_single_node()
-        return node, None if node is None else loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
 def _validate(model: type[SpecT], text: str, source: str,
               skip: frozenset[str] = frozenset()) -> SpecT:
     """Validate spec text as `model`, the top-level keys in `skip` left out; raise SpecError
     naming each bad key path and its line."""
     try:
-        node, data = _parse_yaml(text)
+        node, data = spec_yaml.parse(text, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -700,11 +687,7 @@ def _validate(model: type[SpecT], text: str, source: str,
 
 def _load(model: type[SpecT], path: str | Path, skip: frozenset[str] = frozenset()) -> SpecT:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([f"{p}: cannot read the spec: {exc.strerror}"]) from None
-    return _validate(model, text, str(p), skip)
+    return _validate(model, spec_yaml.read_text(p), str(p), skip)
 
 
 def parse_spec(text: str, source: str = "<spec>") -> Spec:

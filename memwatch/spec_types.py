@@ -24,8 +24,12 @@ def parse_duration(value: Any) -> Any:
 
 # Marked so the JSON Schema can say "a number or a duration string" (see spec.json_schema).
 DURATION_MARK = "x-memwatch-duration"
+# Every duration is finite and at most ten years: an infinite or 1e308-second one passed
+# validation and overflowed where rules and configs write it as a Prometheus duration.
+MAX_SECONDS = 10 * 365 * 86400
 Seconds = Annotated[float, BeforeValidator(parse_duration),
-                    Field(json_schema_extra={DURATION_MARK: True})]
+                    Field(allow_inf_nan=False, ge=0, le=MAX_SECONDS,
+                          json_schema_extra={DURATION_MARK: True})]
 Timeout = Annotated[Seconds, Field(gt=0, le=300)]
 # SQL identifiers are checked here and quoted by the backend: no SQL is assembled from
 # unchecked strings.

@@ -185,3 +185,50 @@ def test_export_bad_spec_exits_2(tmp_path: Path) -> None:
     result = run("export", "--spec", str(spec), "--listen", "127.0.0.1:0")
     assert result.exit_code == 2
     assert f"{spec}:11: stores[1].bogus: unknown key" in result.stderr
+
+
+STORE = "stores:\n  - {name: a, preset: files, files: [{name: d, glob: /x/*}]}\n"
+
+
+def _bomb(levels: int) -> str:
+    """Nested aliases, each list holding ten of the one before (issue 11, defect 3)."""
+    lines = [STORE.rstrip("\n"), "prometheus:", "  extra_scrape_configs:",
+             "    - a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"    - a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]"
+              for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+HAZARDS = [  # issue 11, defects 1 to 5: each an error naming its line, exit 2, no traceback
+    ("not UTF-8", b"stores:\n  - name: caf\xe9\n", 2, "not UTF-8 text: byte 0xe9"),
+    ("nested deep", ("stores: " + "[" * 70 + "]" * 70 + "\n").encode(), 1,
+     "nested more than 64 levels"),
+    ("nested deeper than libyaml", ("stores: " + "[" * 1000 + "]" * 1000 + "\n").encode(),
+     1, "exceeded maximum nesting depth"),
+    # the fifth level (line 9) is the first over 100,000 values once expanded
+    ("alias bomb", _bomb(6).encode(), 9, "aliases expand to more than 100,000"),
+    ("alias bomb under an unknown key", _bomb(7).replace("prometheus:", "zz:").encode(), 9,
+     "aliases expand"),
+    ("recursive alias", (STORE + "zz: &r [*r]\n").encode(), 3,
+     "an alias refers to a node that contains it"),
+    ("duplicate key", b"defaults:\n  max_namespaces: 5\n  max_namespaces: 7\n" +
+     STORE.encode(), 3, "key `max_namespaces` given twice in one mapping (first at line 2"),
+    ("infinite duration", (STORE + "routing: {group_wait: .inf}\n").encode(), 3,
+     "routing.group_wait"),
+    ("huge duration", (STORE + "prometheus: {scrape_interval: 1.0e+308}\n").encode(), 3,
+     "prometheus.scrape_interval"),
+]
+
+
+@pytest.mark.parametrize(("what", "raw", "line", "words"), HAZARDS,
+                         ids=[h[0] for h in HAZARDS])
+def test_spec_hazards_are_errors_with_a_line(tmp_path: Path, what: str, raw: bytes,
+                                             line: int, words: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(raw)
+    result = run("spec", "check", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"error: {path}:{line}: " in result.stderr, result.stderr
+    assert words in result.stderr, result.stderr
+    assert isinstance(result.exception, SystemExit)  # the CLI's own exit, no traceback
+    assert "Traceback" not in result.output

@@ -1,0 +1,111 @@
+"""Reading a spec's YAML without letting the file break the reader.
+
+A spec is read by people's tools and written by hand: its bytes must be UTF-8, its nesting
+shallow enough for a recursive reader, its aliases must not expand into millions of values
+(a 515-byte file of nested aliases rendered 24 MB and took 710 MB), and a key given twice in
+one mapping is a mistake PyYAML would settle silently by keeping the last. Each of these is
+a SpecError naming the line, before anything is validated or rendered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memwatch.errors import SpecError
+
+MAX_DEPTH = 64  # mappings and sequences inside one another
+MAX_VALUES = 100_000  # values once every alias is expanded (a 1,000-store spec: ~20,000)
+# libyaml's parser where PyYAML was built with it: 10x the pure-Python one on big specs
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a SpecError naming the line of the first byte that is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read the spec: {exc.strerror}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([f"{path}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at "
+                         f"column {column} (save the file as UTF-8)"]) from None
+
+
+def parse(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for the lines of errors) and its data. Raises
+    yaml.YAMLError for text that is not YAML, SpecError for the hazards above."""
+    _check_depth(text, source)
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _Checker(source).size(node)
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Nesting deeper than MAX_DEPTH, found from the parser's events (no recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise SpecError([f"{source}:{line}: nested more than {MAX_DEPTH} levels "
+                                 "deep"])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+class _Checker:
+    """Duplicate keys, recursive aliases and the size of the document with every alias
+    expanded: an aliased node counts each time it is used, its size computed once."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sizes: dict[int, int] = {}
+        self.open: set[int] = set()
+
+    def size(self, node: yaml.Node) -> int:
+        known = self.sizes.get(id(node))
+        if known is None:
+            known = self._measure(node)
+            self.sizes[id(node)] = known
+            if known > MAX_VALUES:
+                self._fail(node, f"its aliases expand to more than {MAX_VALUES:,} values")
+        return known
+
+    def _measure(self, node: yaml.Node) -> int:
+        if id(node) in self.open:
+            self._fail(node, "an alias refers to a node that contains it")
+        self.open.add(id(node))
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            self._no_duplicates(node)
+            n += sum(self.size(key) + self.size(value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n += sum(self.size(item) for item in node.value)
+        self.open.discard(id(node))
+        return n
+
+    def _no_duplicates(self, node: yaml.MappingNode) -> None:
+        seen: dict[Any, int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+                continue
+            if key.value in seen:
+                self._fail(key, f"key `{key.value}` given twice in one mapping (first at "
+                                f"line {seen[key.value]}; YAML would keep only the last)")
+            seen[key.value] = key.start_mark.line + 1
+
+    def _fail(self, node: yaml.Node, why: str) -> None:
+        raise SpecError([f"{self.source}:{node.start_mark.line + 1}: {why}"])
