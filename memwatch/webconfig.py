@@ -81,6 +81,18 @@ class BasicAuth:
         self.users = {u: h.encode() for u, h in users.items()}
         self._ok: set[bytes] = set()
         self._lock = threading.Lock()
+        self._decoy: bytes | None = None
+
+    def decoy(self) -> bytes:
+        """A hash of nothing at the highest cost the users' hashes have: an unknown user
+        is checked against it, as slowly as a known one, so timing tells no names apart."""
+        if self._decoy is None:
+            import bcrypt  # only listeners with basic auth load it
+
+            costs = [int(h.split(b"$")[2]) for h in self.users.values()
+                     if h.count(b"$") >= 3 and h.split(b"$")[2].isdigit()]
+            self._decoy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(max(costs or [12])))
+        return self._decoy
 
     def check(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -91,8 +103,9 @@ class BasicAuth:
             return False
         hashed = self.users.get(user)
         if hashed is None:
-            import bcrypt  # only listeners with basic auth load it
-            bcrypt.checkpw(b"x", bcrypt.hashpw(b"y", bcrypt.gensalt(4)))  # even out timing
+            import bcrypt
+
+            bcrypt.checkpw(password.encode(), self.decoy())  # as slow as a known user
             return False
         key = hashlib.sha256(user.encode() + b"\0" + password.encode() + b"\0" + hashed).digest()
         with self._lock:

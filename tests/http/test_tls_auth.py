@@ -187,3 +187,27 @@ def test_tls_and_basic_auth_together(store: Store, tls_cert: tuple[Path, Path],
         status, body = fetch(url + "/metrics", ctx, basic("prom", "s3cret-scrape"))
         assert status == 200
         assert "memwatch_up{" in body
+
+
+def test_an_unknown_user_costs_what_a_known_one_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11, defect 15: an unknown user was checked against a cost-4 hash (~4 ms), a
+    known one at its hash's cost (60-140 ms at cost 10-12), which told names apart. Now both
+    go through bcrypt at the users' highest cost."""
+    import bcrypt
+
+    from memwatch.webconfig import BasicAuth
+
+    known = bcrypt.hashpw(b"right", bcrypt.gensalt(6)).decode()
+    auth = BasicAuth({"prom": known, "other": bcrypt.hashpw(b"x", bcrypt.gensalt(5)).decode()})
+    costs: list[int] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        costs.append(int(hashed.split(b"$")[2]))
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    assert not auth.check(basic("nobody", "right")["Authorization"])
+    assert not auth.check(basic("prom", "wrong")["Authorization"])
+    assert auth.check(basic("prom", "right")["Authorization"])
+    assert costs == [6, 6, 6]  # the unknown user at the known users' highest cost
