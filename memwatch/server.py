@@ -69,6 +69,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class _Server(ThreadingWSGIServer):
+    # socketserver's default listen backlog is 5: 500 concurrent scrapes waited on SYN
+    # retries (p99 7.7 s, some 60 s); the kernel caps this at net.core.somaxconn
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up or speaks plain HTTP to the TLS port: a log line, not a
         # traceback printed on stderr between the structured log lines.

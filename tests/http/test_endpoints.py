@@ -97,3 +97,33 @@ def test_configured_headers_on_every_response(store: Store) -> None:
             assert status == code
             assert headers["X-Frame-Options"] == "deny", path
             assert headers["Strict-Transport-Security"] == "max-age=31536000", path
+
+
+def test_the_listener_queues_many_connections_at_once() -> None:
+    """Issue 11, defect 13: with socketserver's backlog of 5, connections beyond the sixth
+    waiting to be accepted were dropped and retried by the kernel (seconds each). Bound
+    but not yet serving, the exporter's listener must still complete 200 handshakes."""
+    import socket
+
+    from memwatch.server import serve
+    from memwatch.webconfig import WebConfig
+
+    httpd = serve(lambda environ, respond: [], "127.0.0.1:0", WebConfig())
+    port = httpd.server_address[1]
+    clients = []
+    try:
+        queued = 0
+        for _ in range(200):
+            c = socket.socket()
+            c.settimeout(0.5)
+            clients.append(c)
+            try:
+                c.connect(("127.0.0.1", port))
+                queued += 1
+            except OSError:  # the SYN dropped: the accept queue is full
+                pass
+        assert queued == 200
+    finally:
+        for c in clients:
+            c.close()
+        httpd.server_close()
