@@ -209,6 +209,9 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Rejected(400, "malformed_json", f"not valid JSON: {exc}") from None
+        except RecursionError:  # a 5xx would have Alertmanager retry it forever
+            raise Rejected(400, "invalid_payload", "nested too deeply to be a webhook "
+                           "payload") from None
         try:
             return WebhookPayload.model_validate(data)
         except ValidationError as exc:

@@ -22,7 +22,10 @@ def parse_time(value: object) -> datetime:
     date, clock, frac, zone = m.groups()
     zone = "+00:00" if zone in ("Z", "z") else zone
     text = f"{date}T{clock}.{(frac or '0')[:6].ljust(6, '0')}{zone}"
-    return datetime.fromisoformat(text).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-01:00 is past year 9999 in UTC
+        raise ValueError("outside the years 1 to 9999 once in UTC") from None
 
 
 Timestamp = Annotated[datetime, BeforeValidator(parse_time)]

@@ -53,6 +53,17 @@ def test_resolution_is_recorded(tmp_path: Path) -> None:
     (json.dumps(payload(alert("f1"))).encode(), {"Content-Type": "text/plain"}, 415,
      "content_type", "application/json"),
     (json.dumps(payload(alert("f1"))).encode(), {}, 415, "content_type", "application/json"),
+    # issue 11, defects 8 and 9: each was a 500, which Alertmanager retries forever
+    (("[" * 1000 + "]" * 1000).encode(), JSON, 400, "invalid_payload", "nested too deeply"),
+    (('{"a":' * 1000 + "1" + "}" * 1000).encode(), JSON, 400, "invalid_payload",
+     "nested too deeply"),
+    (json.dumps(payload({**alert("f1"), "startsAt": "9999-12-31T23:00:00-01:00"})).encode(),
+     JSON, 400, "invalid_payload", "alerts.0.startsAt: Value error, outside the years"),
+    (json.dumps(payload({**alert("f1"), "startsAt": "0001-01-01T00:00:00+01:00"})).encode(),
+     JSON, 400, "invalid_payload", "alerts.0.startsAt: Value error, outside the years"),
+    (json.dumps(payload({**alert("f1", status="resolved"),
+                         "endsAt": "9999-12-31T23:00:00-01:00"})).encode(),
+     JSON, 400, "invalid_payload", "alerts.0.endsAt: Value error, outside the years"),
 ])
 def test_refusals_store_nothing(tmp_path: Path, body: bytes, headers: dict[str, str],
                                 status: int, reason: str, detail: str) -> None:
