@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 # Alertmanager (Go) writes RFC 3339 with up to nanoseconds; Python keeps microseconds.
 _RFC3339 = re.compile(
@@ -28,8 +28,15 @@ def parse_time(value: object) -> datetime:
         raise ValueError("outside the years 1 to 9999 once in UTC") from None
 
 
+def no_nul(text: str) -> str:
+    """U+0000 as U+FFFD: PostgreSQL's text cannot hold NUL, and a delivery refused for it
+    would lose its other alerts; every storage keeps the same text, so dedup agrees."""
+    return text.replace("\x00", "\ufffd")
+
+
 Timestamp = Annotated[datetime, BeforeValidator(parse_time)]
-Labels = dict[Annotated[str, Field(max_length=1024)], Annotated[str, Field(max_length=65536)]]
+Text = Annotated[str, AfterValidator(no_nul)]
+Labels = dict[Annotated[Text, Field(max_length=1024)], Annotated[Text, Field(max_length=65536)]]
 
 
 class Model(BaseModel):
@@ -44,8 +51,8 @@ class WebhookAlert(Model):
     annotations: Labels = Field(default_factory=dict)
     startsAt: Timestamp
     endsAt: Timestamp | None = None
-    generatorURL: str = ""
-    fingerprint: str = Field(min_length=1, max_length=128)
+    generatorURL: Text = ""
+    fingerprint: Text = Field(min_length=1, max_length=128)
 
 
 class WebhookPayload(Model):

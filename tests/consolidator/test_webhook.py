@@ -6,11 +6,12 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.consolidator.payloads import alert, payload
-from tests.consolidator.support import consolidator, metric, post_json, request
+from tests.consolidator.support import consolidator, metric, post_json, request, served
 from tests.generators.am_support import tool
 
 JSON = {"Content-Type": "application/json"}
@@ -153,3 +154,21 @@ def test_hot_paths_answer_as_the_routes_do(tmp_path: Path) -> None:
         assert (got, headers["content-type"], json.loads(raw)["status"]) == (
             200, "application/json", "ok")
         assert request(c.url, "HEAD", "/health")[0] == 405
+
+
+def test_a_nul_character_is_stored_everywhere_and_loses_no_alert(make_repo: Any) -> None:
+    """Issue 11, defect 10: on PostgreSQL an alert with U+0000 in a label, its fingerprint
+    or generatorURL was answered 503 "retry" forever and its delivery's other alerts never
+    stored. Every storage keeps U+FFFD in its place; the delivery is stored whole."""
+    repo = make_repo()
+    odd = {**alert("f\x00nul"), "generatorURL": "http://prom/\x00"}
+    odd["labels"] = {**odd["labels"], "note": "a\x00b"}
+    with served(repo) as s:
+        url = f"http://{s.host}:{s.port}"
+        status, answer = post_json(url, payload(odd, alert("plain")))
+        assert (status, answer["stored"]) == (200, 2)
+        assert post_json(url, payload(odd))[1]["duplicates"] == 1  # the same text: deduped
+    stored = {a.fingerprint: a for a in repo.alerts()}
+    assert set(stored) == {"f\ufffdnul", "plain"}
+    assert stored["f\ufffdnul"].labels["note"] == "a\ufffdb"
+    assert stored["f\ufffdnul"].generator_url == "http://prom/\ufffd"
