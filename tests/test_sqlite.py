@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -415,3 +417,41 @@ def test_an_unchanged_database_is_not_read_again(
         assert b.collect().memories == 1 and b.unchanged.reads == 5
     finally:
         b.close()
+
+
+def test_a_directory_without_search_permission_is_permission_not_missing(
+        tmp_path: Path) -> None:
+    """Issue 11, defect 7: a store behind a directory the exporter's user may not search
+    was reported `missing`, and the runbook pointed at a deleted file. As root (which every
+    directory lets through) the check runs in a child process that drops to `nobody`."""
+    import multiprocessing
+    import pwd
+
+    from memwatch.exporters.registry import make_backend
+
+    private = tmp_path / "private"
+    private.mkdir()
+    oc.create(private / "openclaw-mem.sqlite").close()
+    private.chmod(0o700 if os.geteuid() == 0 else 0o600)  # no `x` for whoever collects
+    text = spec(private / "openclaw-mem.sqlite")
+
+    def collect(out: Any) -> None:
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        try:
+            make_backend(spec_from(text).stores[0]).collect()
+            out.put("collected")
+        except CollectionError as exc:
+            out.put(exc.reason)
+
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=collect, args=(out,))
+    child.start()
+    child.join(30)
+    try:
+        assert out.get(timeout=5) == "permission"
+    finally:
+        private.chmod(0o700)

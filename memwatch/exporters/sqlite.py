@@ -53,9 +53,19 @@ class SqliteBackend(Backend):
         self._lock = threading.Lock()
         self.unchanged = UnchangedCache(self)
 
+    def stat(self) -> os.stat_result:
+        """The file's status; `missing` or `permission` as the OS tells them apart (a
+        directory without search permission hides the file: that is `permission`)."""
+        try:
+            return os.stat(self.path)
+        except PermissionError:
+            raise CollectionError("permission", f"{self.path}: a directory on the path is "
+                                  "not searchable (x) by this user") from None
+        except OSError:
+            raise CollectionError("missing", f"{self.path}: no such file") from None
+
     def _open(self) -> sqlite3.Connection:
-        if not os.path.exists(self.path):
-            raise CollectionError("missing", f"{self.path}: no such file")
+        self.stat()
         if not os.access(self.path, os.R_OK):
             raise CollectionError("permission", f"{self.path}: not readable")
         uri = f"file:{urllib.parse.quote(self.path)}?mode=ro"
@@ -165,10 +175,10 @@ class UnchangedCache:
         """The watched file's data_version; a new watch (and no answer kept) when the path
         now names another file."""
         try:
-            st = os.stat(self.backend.path)
-        except OSError:
+            st = self.backend.stat()
+        except CollectionError:
             self.close()
-            raise CollectionError("missing", f"{self.backend.path}: no such file") from None
+            raise
         if self.watch is None or self.file != (st.st_dev, st.st_ino):
             self.close()
             self.watch = self.backend._open()
