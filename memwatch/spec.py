@@ -605,9 +605,11 @@ def _locate(loc: tuple[Any, ...], msg: str, data: Any, lines: dict[tuple[Any, ..
     following a path that a model validator put at the start of its message."""
     path: list[Any] = []
     cur = data
+    tag_at = -1  # the depth whose union tag was skipped: once, the next `files` is a key
     for item in loc:
-        if isinstance(cur, dict) and cur.get("preset") == item and item in presets() and (
-                not path or isinstance(path[-1], int)):
+        if tag_at != len(path) and isinstance(cur, dict) and cur.get("preset") == item and \
+                item in presets() and (not path or isinstance(path[-1], int)):
+            tag_at = len(path)
             continue  # the union's tag, not the document's key of the same name (`files`)
         found, nxt = _descend(cur, item)
         if found:

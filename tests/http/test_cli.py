@@ -232,3 +232,14 @@ def test_spec_hazards_are_errors_with_a_line(tmp_path: Path, what: str, raw: byt
     assert words in result.stderr, result.stderr
     assert isinstance(result.exception, SystemExit)  # the CLI's own exit, no traceback
     assert "Traceback" not in result.output
+
+
+def test_unknown_key_in_a_files_entry_is_named_at_its_line(tmp_path: Path) -> None:
+    """Issue 11, defect 6: the preset `files` is also the key of its list, and both were
+    taken for the union's tag: the error named `stores[0].zz_unknown_key` at line 2."""
+    path = write(tmp_path, "stores:\n  - name: backups\n    preset: files\n    files:\n"
+                           "      - name: dumps\n        glob: /b/*\n        max_age: 36h\n"
+                           "        zz_unknown_key: 1\n")
+    result = run("spec", "check", str(path))
+    assert result.exit_code == 2
+    assert f"error: {path}:8: stores[0].files[0].zz_unknown_key: unknown key" in result.stderr
