@@ -8,6 +8,7 @@ endless body is never held in memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -50,6 +51,9 @@ from memwatch.consolidator.responses import Responder
 from memwatch.consolidator.views import StorageWatch, Views, trend_day
 
 log = logging.getLogger("memwatch.consolidator")
+# A delivery's longest wait for the storage before a 503 (Alertmanager retries it):
+# a hung database server must not hold Alertmanager's connection for ever.
+STORAGE_WAIT_SECONDS = 10.0
 API_VERSION = "1"  # the REST API's version (docs/consolidator.openapi.json), not the package's
 
 
@@ -186,8 +190,15 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         now = datetime.now(UTC)
         records = [AlertRecord.from_webhook(a, now) for a in payload.alerts]
         try:
-            # On the event loop until the batch that holds it is written in a worker thread.
-            result = await deliveries.ingest(records)
+            # On the event loop until the batch that holds it is written in a worker thread;
+            # a storage that does not answer (a hung server) gets a bounded 503, and the
+            # write, shielded, may still land: Alertmanager's retry is then a duplicate.
+            result = await asyncio.wait_for(asyncio.shield(deliveries.ingest(records)),
+                                            STORAGE_WAIT_SECONDS)
+        except TimeoutError:
+            log.error("storage did not answer", extra={"seconds": STORAGE_WAIT_SECONDS})
+            raise Rejected(503, "storage", "the storage did not answer within "
+                           f"{STORAGE_WAIT_SECONDS:g} s; retry") from None
         except Exception as exc:
             log.error("storage failed", extra={"error": str(exc)})
             raise Rejected(503, "storage", "the alert could not be stored; retry") from None
