@@ -29,14 +29,14 @@ def store(tmp_path: Path, rows: int = 20) -> tuple[Path, sqlite3.Connection]:
     return db, conn
 
 
-def spec(db: Path, extra: str = "") -> str:
+def spec(db: Path, extra: str = "", timeout: str = "2s") -> str:
     return f"""
         stores:
           - name: oc
             preset: openclaw-mem
             path: '{db}'
             spool: null
-            timeout: 2s
+            timeout: {timeout}
             {extra}
         """
 
@@ -120,7 +120,7 @@ def test_a_hung_pass_is_bounded_and_scrapes_go_on(tmp_path: Path,
     db, _ = store(tmp_path)
     monkeypatch.setattr("memwatch.exporters.sqlite.OpenclawMemBackend.integrity_query",
                         _SlowIntegrity.integrity_query)
-    with exporter_for(spec(db, "timeout: 500ms")) as exp:
+    with exporter_for(spec(db, timeout="500ms")) as exp:
         runner = exp.collector.runners[0]
         assert runner.integrity is not None
         start = time.monotonic()
@@ -165,7 +165,7 @@ def test_integrity_timeout_is_its_own(tmp_path: Path, monkeypatch: pytest.Monkey
     db, _ = store(tmp_path)
     monkeypatch.setattr("memwatch.exporters.sqlite.OpenclawMemBackend.integrity_query",
                         _SlowIntegrity.integrity_query)
-    with exporter_for(spec(db, "timeout: 300ms\n            integrity_timeout: 1500ms")) as exp:
+    with exporter_for(spec(db, "integrity_timeout: 1500ms", timeout="300ms")) as exp:
         runner = exp.collector.runners[0].integrity
         assert runner is not None and runner.timeout == 1.5
         start = time.monotonic()
