@@ -69,8 +69,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         if total is None:
             obs = self._exact(cur, rel)
         else:
-            planner = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes,
-                                            rel.block) or 0.0
+            planner = rel.planned or 0.0
             obs = self._estimated(cur, total, planner, self._tail_page(rel))
         self.report_recounts(obs, s.count != "exact")
         obs.size_bytes = float(rel.total_bytes)
@@ -89,7 +88,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         mode = self.store.count
         if mode == "exact" or rel is None:
             return False
-        rows = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes, rel.block)
+        rows = rel.planned
         if rows is None:
             estimating = mode == "estimate"
         elif mode == "estimate":

@@ -57,6 +57,17 @@ class Relation(NamedTuple):
     workers: int  # max_parallel_workers_per_gather
     version: int  # server_version_num
 
+    @property
+    def planned(self) -> float | None:
+        """Rows as the planner estimates them: density from the last ANALYZE times the
+        table's current pages. None when the table was never analyzed."""
+        if self.reltuples < 0:
+            return None
+        pages = self.heap_bytes / self.block
+        if self.relpages <= 0:
+            return 0.0 if pages == 0 else None
+        return float(round(self.reltuples / self.relpages * pages))
+
 
 def classify(exc: Exception) -> CollectionError:
     if isinstance(exc, CollectionError):  # raised by a query() itself: keep its reason
@@ -218,8 +229,7 @@ class PostgresBackend(Backend):
         """estimate mode's count: the planner's movement since the last exact count, or
         one exact count when the statistics say the planner missed a change. None for a
         table never analyzed: the caller counts exactly (a recount too)."""
-        estimate = self.planner_estimate(rel.reltuples, rel.relpages, rel.heap_bytes,
-                                         rel.block)
+        estimate = rel.planned
         if estimate is None:
             self.anchor = None
             self.recounts += 1
@@ -284,18 +294,6 @@ class PostgresBackend(Backend):
     def report_recounts(self, obs: Observation, estimating: bool) -> None:
         if estimating:
             obs.add(m.RECOUNTS.name, self.recounts)
-
-    @staticmethod
-    def planner_estimate(reltuples: float, relpages: int, heap_bytes: int,
-                         block: int) -> float | None:
-        """Rows as the planner estimates them: density from the last ANALYZE times the
-        table's current pages. None when the table was never analyzed."""
-        if reltuples < 0:
-            return None
-        pages = heap_bytes / block
-        if relpages <= 0:
-            return 0.0 if pages == 0 else None
-        return float(round(reltuples / relpages * pages))
 
 
 def _cancel(conn: psycopg.Connection[Any]) -> None:
