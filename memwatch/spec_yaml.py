@@ -40,10 +40,13 @@ def read_text(path: Path) -> str:
 def parse(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (for the lines of errors) and its data. Raises
     yaml.YAMLError for text that is not YAML, SpecError for the hazards above."""
-    _check_depth(text, source)
     loader = _LOADER(text)
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError:  # the pure-Python composer, without libyaml
+            raise SpecError([f"{source}:1: nested more than {MAX_DEPTH} levels deep"]) \
+                from None
         if node is None:
             return None, None
         _Checker(source).size(node)
@@ -52,50 +55,44 @@ def parse(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _check_depth(text: str, source: str) -> None:
-    """Nesting deeper than MAX_DEPTH, found from the parser's events (no recursion)."""
-    depth = 0
-    for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                line = event.start_mark.line + 1 if event.start_mark else 1
-                raise SpecError([f"{source}:{line}: nested more than {MAX_DEPTH} levels "
-                                 "deep"])
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
 class _Checker:
-    """Duplicate keys, recursive aliases and the size of the document with every alias
-    expanded: an aliased node counts each time it is used, its size computed once."""
+    """Nesting depth, duplicate keys, recursive aliases and the size of the document with
+    every alias expanded: an aliased node counts each time it is used, and nests as deep as
+    where it is used; its size and height are computed once. It recurses at most MAX_DEPTH
+    deep, and runs before spec.py's `_lines` walks the document."""
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.sizes: dict[int, int] = {}
+        self.known: dict[int, tuple[int, int]] = {}  # id(node): (values, height)
         self.open: set[int] = set()
 
-    def size(self, node: yaml.Node) -> int:
-        known = self.sizes.get(id(node))
+    def size(self, node: yaml.Node, depth: int = 0) -> tuple[int, int]:
+        """(values, height) of `node` expanded; `depth`: how deep it is used."""
+        if depth > MAX_DEPTH:
+            self._fail(node, f"nested more than {MAX_DEPTH} levels deep")
+        known = self.known.get(id(node))
         if known is None:
-            known = self._measure(node)
-            self.sizes[id(node)] = known
-            if known > MAX_VALUES:
+            known = self._measure(node, depth)
+            self.known[id(node)] = known
+            if known[0] > MAX_VALUES:
                 self._fail(node, f"its aliases expand to more than {MAX_VALUES:,} values")
+        if depth + known[1] > MAX_DEPTH:
+            self._fail(node, f"nested more than {MAX_DEPTH} levels deep")
         return known
 
-    def _measure(self, node: yaml.Node) -> int:
+    def _measure(self, node: yaml.Node, depth: int) -> tuple[int, int]:
         if id(node) in self.open:
             self._fail(node, "an alias refers to a node that contains it")
         self.open.add(id(node))
-        n = 1
+        children: list[yaml.Node] = []
         if isinstance(node, yaml.MappingNode):
             self._no_duplicates(node)
-            n += sum(self.size(key) + self.size(value) for key, value in node.value)
+            children = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
-            n += sum(self.size(item) for item in node.value)
+            children = list(node.value)
+        measured = [self.size(child, depth + 1) for child in children]
         self.open.discard(id(node))
-        return n
+        return (1 + sum(n for n, _ in measured), 1 + max((h for _, h in measured), default=0))
 
     def _no_duplicates(self, node: yaml.MappingNode) -> None:
         seen: dict[Any, int] = {}

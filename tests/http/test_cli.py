@@ -209,6 +209,10 @@ HAZARDS = [  # issue 11, defects 1 to 5: each an error naming its line, exit 2, 
     ("alias bomb", _bomb(6).encode(), 9, "aliases expand to more than 100,000"),
     ("alias bomb under an unknown key", _bomb(7).replace("prometheus:", "zz:").encode(), 9,
      "aliases expand"),
+    # aliases each holding the one before: shallow as written, 1,000 deep expanded
+    ("alias chain", (STORE + "zz:\n  - a0: &a0 [x]\n" + "".join(
+        f"  - a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 1000))).encode(), 63,
+     "nested more than 64 levels deep"),
     ("recursive alias", (STORE + "zz: &r [*r]\n").encode(), 3,
      "an alias refers to a node that contains it"),
     ("duplicate key", b"defaults:\n  max_namespaces: 5\n  max_namespaces: 7\n" +
