@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from memwatch.demo import openclaw_store as oc
 from memwatch.exporter import Exporter, build_exporter
 from memwatch.server import serve
 from memwatch.webconfig import WebConfig
-from tests.helpers import spec_from
+from tests.helpers import get, spec_from
 
 
 @contextlib.contextmanager
@@ -40,6 +41,21 @@ def served(spec: str, web: WebConfig | None = None) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         exp.close()
+
+
+def scrape_with_integrity(url: str, timeout: float = 30) -> tuple[str, int]:
+    """A /metrics body that serves the integrity pass (embeddings by model, dimensions),
+    and how many scrapes it took: the first scrape only starts that pass on its own thread
+    and never waits for it, so scrape again until its success timestamp is there."""
+    deadline, scrapes = time.monotonic() + timeout, 0
+    while True:
+        status, _, body = get(url + "/metrics")
+        assert status == 200
+        scrapes += 1
+        if "memwatch_integrity_last_success_timestamp_seconds{" in body or \
+                time.monotonic() > deadline:
+            return body, scrapes
+        time.sleep(0.05)
 
 
 @dataclass

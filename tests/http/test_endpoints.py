@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from memwatch import __version__
 from memwatch.webconfig import WebConfig
 from tests.helpers import get
-from tests.http.support import Store, parse, sample, served
+from tests.http.support import Store, parse, sample, scrape_with_integrity, served
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 # What Prometheus 2.x sends when it scrapes.
@@ -27,12 +26,7 @@ def two_stores(store: Store, tmp: str) -> str:
 def test_metrics_default_is_prometheus_text(store: Store) -> None:
     with served(store.spec()) as url:
         status, headers, body = get(url + "/metrics")
-        # that scrape started the integrity pass (embeddings by model): served once done
-        deadline, later = time.monotonic() + 10, ""
-        while "memwatch_integrity_last_success_timestamp_seconds{" not in later and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
-            later = get(url + "/metrics")[2]
+        later, _ = scrape_with_integrity(url)
     assert status == 200
     assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "# EOF" not in body

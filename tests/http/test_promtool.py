@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import get
-from tests.http.support import Store, parse, sample, served
+from tests.http.support import Store, parse, sample, scrape_with_integrity, served
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -34,8 +33,7 @@ def test_promtool_accepts_metrics_with_data_and_failures(store: Store, tmp_path:
         "  - name: cached\n    preset: files\n    min_interval: 30s\n"
         f"    files: [{{name: dumps, glob: '{tmp_path}/*.jsonl', backlog_stage: queue}}]\n")
     with served(spec) as url:
-        status, _, body = get(url + "/metrics")
-    assert status == 200
+        body, scrapes = scrape_with_integrity(url)
     # the body is what the test claims it is: data, backlog, embeddings and a failure
     data = parse(body)
     assert sample(data, "memwatch_up", store="oc", backend="sqlite") == 1
@@ -44,7 +42,8 @@ def test_promtool_accepts_metrics_with_data_and_failures(store: Store, tmp_path:
     assert sample(data, "memwatch_embeddings", store="oc", model="text-embedding-3-small") == 7
     assert sample(data, "memwatch_vector_dimension", store="oc") == 1536
     assert sample(data, "memwatch_up", store="gone", backend="sqlite") == 0
-    assert sample(data, "memwatch_collection_errors_total", store="gone", reason="missing") == 1
+    assert sample(data, "memwatch_collection_errors_total", store="gone",
+                  reason="missing") == scrapes
     assert sample(data, "memwatch_store_memories", store="gone") is None  # no stale values
     assert sample(data, "memwatch_backlog", store="cached", stage="queue") == 3
 
