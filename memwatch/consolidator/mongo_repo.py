@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -50,10 +51,12 @@ from memwatch.consolidator.repository import (
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    LateDays,
     SharedRevision,
     duration_us,
     fold,
     labels_text,
+    late_days,
     series_from_stats,
 )
 from memwatch.consolidator.responses import ResponseRun
@@ -98,6 +101,7 @@ class MongoRepository:
         self._alerts = self._db["consolidator_alerts"]
         self._daily = self._db["consolidator_daily"]
         self._days = self._db["consolidator_days"]
+        self._late = self._db["consolidator_late_days"]
         self._snaps = self._db["consolidator_snapshots"]
         self._runs = self._db["consolidator_responses"]
         self._archive = self._db["consolidator_alert_archive"]
@@ -192,6 +196,7 @@ class MongoRepository:
                                     "duration_us": duration_us(a.starts_at, a.resolved_at)}})
                 for a in alerts if a.resolved_at is not None]
         with self._lock:
+            self._note_late(alerts)
             try:
                 res = self._alerts.bulk_write(ops, ordered=True)
             except BaseException:
@@ -211,6 +216,31 @@ class MongoRepository:
         result.resolved += res.modified_count
         result.duplicates = len(alerts) - result.stored - res.modified_count
         return result
+
+    def _note_late(self, alerts: list[AlertRecord]) -> None:
+        """Before the write (no transaction to hold both): the days that this delivery's
+        late records would alter, noted if the records are new or newly resolved. A crash
+        after the note and before the write costs a recount, never a missed day. Only
+        late records are looked up, so the common delivery reads nothing."""
+        late = [a for a in alerts if late_days([(a, True)] if a.resolved_at is None
+                                               else [(a, True), (a, False)])]
+        if not late:
+            return
+        known = {(d["fingerprint"], d["starts_at"]): d.get("resolved_at") for d in
+                 self._alerts.find({"$or": [{"fingerprint": a.fingerprint,
+                                             "starts_at": a.starts_at} for a in late]},
+                                   {"_id": 0, "fingerprint": 1, "starts_at": 1,
+                                    "resolved_at": 1})}
+        changed = [(a, (a.fingerprint, a.starts_at) not in known) for a in late
+                   if (a.fingerprint, a.starts_at) not in known
+                   or (a.resolved_at and known[(a.fingerprint, a.starts_at)] is None)]
+        note = late_days(changed)
+        if note is not None:
+            self._late.insert_one({"lo": note.lo, "hi": note.hi})
+
+    def late_days(self) -> list[LateDays]:
+        return [LateDays(d["lo"], d["hi"], str(d["_id"]))
+                for d in self._late.find({}).sort([("_id", ASCENDING)])]
 
     def alerts(self, *, alertname: str | None = None, store: str | None = None
                ) -> list[AlertRecord]:
@@ -252,11 +282,13 @@ class MongoRepository:
 
     # -- daily rows ---------------------------------------------------------------------
 
-    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+    def save_days(self, rows: list[DailyRow], days: list[str],
+                  settled: Sequence[LateDays] = ()) -> None:
         """Not a transaction: the days' rows are replaced in one ordered bulk write and the
-        days marked consolidated only after it, so a failure leaves the days unmarked and
-        the next run consolidates them again (the result is the same rows)."""
-        if not days and not rows:
+        days marked consolidated (and the settled late notes dropped) only after it, so a
+        failure leaves them as they were and the next run consolidates them again (the
+        result is the same rows)."""
+        if not days and not rows and not settled:
             return
         docs = [{c: getattr(r, c) for c in DAILY_COLUMNS} for r in rows]
         keep = {(d["store"], d["day"]) for d in docs}
@@ -272,6 +304,9 @@ class MongoRepository:
             if days:
                 self._days.bulk_write([UpdateOne({"day": d}, {"$setOnInsert": {"day": d}},
                                                  upsert=True) for d in days], ordered=True)
+            if settled:
+                self._late.delete_many({"_id": {"$in": [ObjectId(str(n.mark))
+                                                        for n in settled]}})
             self._bump()
 
     def daily(self, store: str | None = None) -> list[DailyRow]:

@@ -7,7 +7,6 @@ guarded by a lock; a broken connection is replaced on the next call.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -18,11 +17,11 @@ from memwatch.consolidator import sql_shared
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
     ARCHIVE_COLUMNS,
-    DAILY_COLUMNS,
     RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    LateDays,
     SharedRevision,
     series_from_stats,
 )
@@ -40,7 +39,8 @@ from memwatch.consolidator.sql_shared import (
 
 T = TypeVar("T")
 TABLES = Tables(alerts="consolidator_alerts", archive="consolidator_alert_archive",
-                days="consolidator_days", stats="consolidator_alert_stats")
+                days="consolidator_days", stats="consolidator_alert_stats",
+                daily="consolidator_daily", late="consolidator_late_days")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consolidator_alerts (
@@ -75,6 +75,11 @@ CREATE TABLE IF NOT EXISTS consolidator_daily (
     PRIMARY KEY (store, day)
 );
 CREATE TABLE IF NOT EXISTS consolidator_days (day TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS consolidator_late_days (
+    id BIGSERIAL PRIMARY KEY,
+    lo TEXT NOT NULL,
+    hi TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS consolidator_responses (
     id BIGSERIAL PRIMARY KEY,
     response TEXT NOT NULL,
@@ -197,29 +202,18 @@ class PostgresRepository:
     def revision(self) -> int:
         return self._revision.value()
 
-    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
+    def save_days(self, rows: list[DailyRow], days: list[str],
+                  settled: Sequence[LateDays] = ()) -> None:
         def work(conn: psycopg.Connection[Any], bumped: list[int]) -> None:
-            with conn.cursor() as cur:
-                cur.executemany("DELETE FROM consolidator_daily WHERE day = %s",
-                                [(d,) for d in days])
-                cur.executemany(
-                    f"INSERT INTO consolidator_daily ({', '.join(DAILY_COLUMNS)}) VALUES "
-                    f"({_placeholders(len(DAILY_COLUMNS))})",
-                    [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
-                           else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
-                cur.executemany("INSERT INTO consolidator_days VALUES (%s) "
-                                "ON CONFLICT DO NOTHING", [(d,) for d in days])
+            sql_shared.save_days(self._q(conn), POSTGRES, TABLES, rows, days, settled)
             self._bump(conn, bumped)
         self._write(work)
 
+    def late_days(self) -> list[LateDays]:
+        return self._run(lambda c: sql_shared.select_late(self._q(c), TABLES))
+
     def daily(self, store: str | None = None) -> list[DailyRow]:
-        sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM consolidator_daily"
-        args = [] if store is None else [store]
-        if store is not None:
-            sql += " WHERE store = %s"
-        rows = self._run(lambda c: c.execute(sql + " ORDER BY day, store", args).fetchall())
-        return [DailyRow(**{c: json.loads(v) if c == "fired" else v
-                            for c, v in zip(DAILY_COLUMNS, r, strict=True)}) for r in rows]
+        return self._run(lambda c: sql_shared.daily_rows(self._q(c), POSTGRES, TABLES, store))
 
     def last_day(self) -> str | None:
         row = self._run(lambda c: c.execute(

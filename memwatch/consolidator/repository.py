@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memwatch.consolidator.payload import WebhookAlert
@@ -55,6 +55,45 @@ class AlertRecord:
 
     def as_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class LateDays:
+    """Complete UTC days, `lo` through `hi` (YYYY-MM-DD), whose daily rows a delivery
+    changed after they may have been consolidated: an occurrence that started (or a
+    resolution that came) before the day it was received. The storage keeps the note
+    (`mark`, its id there) until the scheduler has consolidated those days again."""
+
+    lo: str
+    hi: str
+    mark: int | str = 0
+
+    def days(self, first: date | None = None) -> list[date]:
+        """The days noted, from `first` on when given."""
+        lo, hi = date.fromisoformat(self.lo), date.fromisoformat(self.hi)
+        if first is not None:
+            lo = max(lo, first)
+        return [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
+
+
+def late_days(changed: Iterable[tuple[AlertRecord, bool]]) -> LateDays | None:
+    """The complete days whose rows these changes alter, as one span (a few days more is
+    a recount, never a wrong row): `(record, stored)` pairs, `stored` True for a new
+    occurrence (its days, start through resolution) and False for a resolution recorded
+    for a known one (the days from its resolution on, counted in alert until then). Only
+    days before the one it was received: later ones are not consolidated yet."""
+    spans = []
+    for a, stored in changed:
+        yesterday = (_parse(a.received_at).date() - timedelta(days=1)).isoformat()
+        if stored:
+            lo, hi = a.starts_at[:10], min((a.resolved_at or yesterday)[:10], yesterday)
+        else:
+            lo, hi = (a.resolved_at or a.received_at)[:10], yesterday
+        if lo <= hi:
+            spans.append((lo, hi))
+    if not spans:
+        return None
+    return LateDays(min(lo for lo, _ in spans), max(hi for _, hi in spans))
 
 
 @dataclass
@@ -303,8 +342,15 @@ class Repository(Protocol):
         SharedRevision)."""
         ...
 
-    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
-        """Replace the rows of these days (all stores) with `rows`, in one transaction."""
+    def save_days(self, rows: list[DailyRow], days: list[str],
+                  settled: Sequence[LateDays] = ()) -> None:
+        """Replace the rows of these days (all stores) with `rows` and drop the `settled`
+        notes of late days (by mark), in one transaction."""
+        ...
+
+    def late_days(self) -> list[LateDays]:
+        """The notes of late days that `ingest` kept (SQLite, PostgreSQL: in the delivery's
+        transaction; MongoDB: before its write), oldest mark first."""
         ...
 
     def daily(self, store: str | None = None) -> list[DailyRow]: ...

@@ -20,19 +20,31 @@ from memwatch.consolidator.snapshots import Snapshot, take
 log = logging.getLogger("memwatch.consolidator")
 
 
-def run_due(repo: Repository, stores: list[str], now: datetime, hour_utc: int) -> list[str]:
-    """Consolidate every due day not yet done; returns the days written (may be none)."""
+def run_due(repo: Repository, stores: list[str], now: datetime, hour_utc: int,
+            keep_from: date | None = None) -> list[str]:
+    """Consolidate every due day not yet done, and again the days a late delivery changed
+    (from `keep_from` on: older days lost their alerts to retention and stay as they
+    are); returns the days written (may be none)."""
     until = due_until(now, hour_utc)
     last = repo.last_day()
-    if last is not None and date.fromisoformat(last) >= until:
+    # a note waits until all its days are due (the later ones are consolidated then)
+    late = [n for n in repo.late_days() if date.fromisoformat(n.hi) <= until]
+    if not late and last is not None and date.fromisoformat(last) >= until:
         return []
     alerts, snapshots = repo.alerts(), repo.snapshots()
-    days = days_to_run(date.fromisoformat(last) if last else None,
-                       first_day(alerts, snapshots), until)
-    if not days:
+    days = set(days_to_run(date.fromisoformat(last) if last else None,
+                           first_day(alerts, snapshots), until))
+    for note in late:
+        days.update(note.days(keep_from))
+    if late and keep_from is not None and any(n.lo < keep_from.isoformat() for n in late):
+        log.warning("late alerts before the retention window: those days are not "
+                    "consolidated again", extra={"keep_from": keep_from.isoformat()})
+    ordered = sorted(days)
+    if not ordered and not late:
         return []
-    repo.save_days(consolidate(alerts, stores, days, snapshots), [d.isoformat() for d in days])
-    return [d.isoformat() for d in days]
+    repo.save_days(consolidate(alerts, stores, ordered, snapshots),
+                   [d.isoformat() for d in ordered], late)
+    return [d.isoformat() for d in ordered]
 
 
 class DailyScheduler:
@@ -56,7 +68,8 @@ class DailyScheduler:
 
     def run_once(self) -> list[str]:
         try:
-            days = run_due(self.repo, self.stores, self.clock(), self.hour)
+            days = run_due(self.repo, self.stores, self.clock(), self.hour,
+                           self._keep_from())
             if days and self.reports:
                 write_reports(self.repo, self.reports[0], days, self.reports[1])
             if days and self.retention_days:
@@ -75,6 +88,13 @@ class DailyScheduler:
             self.metrics.last_consolidation.set(time.time())
             log.info("consolidated", extra={"days": ",".join(days)})
         return days
+
+    def _keep_from(self) -> date | None:
+        """The first day whose alerts retention keeps whole (pruning takes those that
+        started before the cutoff, on the cutoff's day too)."""
+        if not self.retention_days:
+            return None
+        return (self.clock() - timedelta(days=self.retention_days)).date() + timedelta(days=1)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -10,17 +10,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
     ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
+    DAILY_COLUMNS,
     STATS_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    LateDays,
     StatsDelta,
     StatsKey,
     fold,
     labels_text,
+    late_days,
 )
 
 Query = Callable[[str, Sequence[Any]], list[Any]]  # runs a statement, returns its rows
@@ -49,6 +53,8 @@ class Tables:
     archive: str
     days: str  # the consolidated days
     stats: str
+    daily: str
+    late: str  # the notes of late days (LateDays)
 
 
 def select_alerts(table: str, placeholder: str, alertname: str | None,
@@ -78,15 +84,20 @@ def alert_from_row(r: Sequence[Any]) -> AlertRecord:
 def ingest(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord]) -> IngestResult:
     """Inside the caller's transaction: store the new occurrences, record resolutions once,
     and bring the stats up to date."""
-    delta = StatsDelta()
-    result = _store(q, d, t, alerts, delta)
+    delta, changed = StatsDelta(), Changed()
+    result = _store(q, d, t, alerts, delta, changed)
     apply_stats(q, d, t.stats, delta)
+    note_late(q, d, t, changed)
     return result
 
 
+Changed = list[tuple[AlertRecord, bool]]  # (record, stored new) as late_days reads them
+
+
 def _store(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord],
-           delta: StatsDelta) -> IngestResult:
-    """The occurrences and resolutions of `alerts`; their stats changes added to `delta`."""
+           delta: StatsDelta, changed: Changed) -> IngestResult:
+    """The occurrences and resolutions of `alerts`; their stats changes added to `delta`,
+    what they changed to `changed`."""
     result = IngestResult()
     insert = (f"INSERT INTO {t.alerts} ({', '.join(ALERT_COLUMNS)}) VALUES "
               f"({', '.join([d.ph] * len(ALERT_COLUMNS))}) ON CONFLICT DO NOTHING "
@@ -99,6 +110,7 @@ def _store(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord],
                       labels_text(a.labels), json.dumps(a.annotations, sort_keys=True),
                       a.generator_url, a.received_at, a.resolved_at)):
             delta.occurrence(a)
+            changed.append((a, True))
             result.stored += 1
             result.resolved += a.resolved_at is not None
             if a.resolved_at is None:
@@ -108,6 +120,7 @@ def _store(q: Query, d: Dialect, t: Tables, alerts: list[AlertRecord],
             stored = q(resolve, (a.resolved_at, a.fingerprint, a.starts_at))
             if stored:
                 delta.resolution(tuple(stored[0]), a.starts_at, a.resolved_at)
+                changed.append((a, False))
                 result.resolved += 1
                 continue
         result.duplicates += 1
@@ -125,10 +138,11 @@ def ingest_each(q: Query, d: Dialect, t: Tables, deliveries: list[list[AlertReco
     if len(deliveries) > 1:
         q("SAVEPOINT batch", [])
         try:
-            delta = StatsDelta()
+            delta, changed = StatsDelta(), Changed()
             out: list[IngestResult | Exception] = [
-                _store(q, d, t, alerts, delta) for alerts in deliveries]
+                _store(q, d, t, alerts, delta, changed) for alerts in deliveries]
             apply_stats(q, d, t.stats, delta)
+            note_late(q, d, t, changed)
         except Exception:
             q("ROLLBACK TO SAVEPOINT batch", [])
             q("RELEASE SAVEPOINT batch", [])
@@ -145,6 +159,45 @@ def ingest_each(q: Query, d: Dialect, t: Tables, deliveries: list[list[AlertReco
             out.append(exc)
         q("RELEASE SAVEPOINT delivery", [])
     return out
+
+
+def note_late(q: Query, d: Dialect, t: Tables, changed: Changed) -> None:
+    """In the write's transaction: the days these changes alter that may be consolidated
+    already, noted for the scheduler (one row a write, none in the common case)."""
+    late = late_days(changed)
+    if late is not None:
+        q(f"INSERT INTO {t.late} (lo, hi) VALUES ({d.ph}, {d.ph})", (late.lo, late.hi))
+
+
+def select_late(q: Query, t: Tables) -> list[LateDays]:
+    return [LateDays(lo, hi, int(mark))
+            for mark, lo, hi in q(f"SELECT id, lo, hi FROM {t.late} ORDER BY id", [])]
+
+
+def save_days(q: Query, d: Dialect, t: Tables, rows: list[DailyRow], days: list[str],
+              settled: Sequence[LateDays]) -> None:
+    """Inside the caller's transaction: the days' rows replaced, the days marked
+    consolidated and the settled notes of late days dropped."""
+    for day in days:
+        q(f"DELETE FROM {t.daily} WHERE day = {d.ph}", (day,))
+        q(f"INSERT INTO {t.days} VALUES ({d.ph}) ON CONFLICT DO NOTHING", (day,))
+    insert = (f"INSERT INTO {t.daily} ({', '.join(DAILY_COLUMNS)}) "
+              f"VALUES ({', '.join([d.ph] * len(DAILY_COLUMNS))})")
+    for r in rows:
+        q(insert, tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
+                        else getattr(r, c) for c in DAILY_COLUMNS))
+    for late in settled:
+        q(f"DELETE FROM {t.late} WHERE id = {d.ph}", (late.mark,))
+
+
+def daily_rows(q: Query, d: Dialect, t: Tables, store: str | None) -> list[DailyRow]:
+    sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM {t.daily}"
+    args = [] if store is None else [store]
+    if store is not None:
+        sql += f" WHERE store = {d.ph}"
+    return [DailyRow(**{c: json.loads(v) if c == "fired" else v
+                        for c, v in zip(DAILY_COLUMNS, r, strict=True)})
+            for r in q(sql + " ORDER BY day, store", args)]
 
 
 @dataclass

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,11 +12,11 @@ from memwatch.consolidator import sql_shared
 from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.repository import (
     ARCHIVE_COLUMNS,
-    DAILY_COLUMNS,
     RUN_COLUMNS,
     AlertAggregate,
     AlertRecord,
     IngestResult,
+    LateDays,
     series_from_stats,
 )
 from memwatch.consolidator.responses import ResponseRun
@@ -34,7 +33,7 @@ from memwatch.consolidator.sql_shared import (
 
 T = TypeVar("T")
 TABLES = Tables(alerts="alerts", archive="alert_archive", days="consolidated_days",
-                stats="alert_stats")
+                stats="alert_stats", daily="daily", late="late_days")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -68,6 +67,11 @@ CREATE TABLE IF NOT EXISTS daily (
     PRIMARY KEY (store, day)
 );
 CREATE TABLE IF NOT EXISTS consolidated_days (day TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS late_days (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lo TEXT NOT NULL,
+    hi TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -158,27 +162,22 @@ class SqliteRepository:
         """Counted in this process: one consolidator writes a SQLite file."""
         return self._revision
 
-    def save_days(self, rows: list[DailyRow], days: list[str]) -> None:
-        def work(q: Query) -> None:
-            self._db.executemany("DELETE FROM daily WHERE day = ?", [(d,) for d in days])
-            self._db.executemany(
-                f"INSERT INTO daily ({', '.join(DAILY_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(DAILY_COLUMNS))})",
-                [tuple(json.dumps(r.fired, sort_keys=True) if c == "fired"
-                       else getattr(r, c) for c in DAILY_COLUMNS) for r in rows])
-            self._db.executemany("INSERT OR IGNORE INTO consolidated_days VALUES (?)",
-                                 [(d,) for d in days])
-        self._write(work, lambda _: True)
+    def save_days(self, rows: list[DailyRow], days: list[str],
+                  settled: Sequence[LateDays] = ()) -> None:
+        self._write(lambda q: sql_shared.save_days(q, SQLITE, TABLES, rows, days, settled),
+                    lambda _: True)
+
+    def late_days(self) -> list[LateDays]:
+        with self._lock:
+            return sql_shared.select_late(self._read_q, TABLES)
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
-        sql = f"SELECT {', '.join(DAILY_COLUMNS)} FROM daily"
-        args = [] if store is None else [store]
-        if store is not None:
-            sql += " WHERE store = ?"
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY day, store", args).fetchall()
-        return [DailyRow(**{c: json.loads(v) if c == "fired" else v
-                            for c, v in zip(DAILY_COLUMNS, r, strict=True)}) for r in rows]
+            return sql_shared.daily_rows(self._read_q, SQLITE, TABLES, store)
+
+    def _read_q(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """A read on the connection (the caller holds the lock)."""
+        return self._db.execute(sql, args).fetchall()
 
     def last_day(self) -> str | None:
         with self._lock:
