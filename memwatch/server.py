@@ -3,10 +3,12 @@ prometheus_client serves it), /health, and a landing page; optional TLS and basi
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -68,10 +70,39 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+# accept() errors that a moment may cure: out of file descriptors or kernel memory
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_RETRY_FIRST, ACCEPT_RETRY_MAX = 0.005, 1.0  # seconds, as Go's net/http
+
+
 class _Server(ThreadingWSGIServer):
     # socketserver's default listen backlog is 5: 500 concurrent scrapes waited on SYN
     # retries (p99 7.7 s, some 60 s); the kernel caps this at net.core.somaxconn
     request_queue_size = 1024
+    _accept_delay = 0.0
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """accept(), backing off while it fails for want of resources: the listening
+        socket stays readable then, and socketserver's loop retried at once, spinning a
+        core at 99% until connections closed (EMFILE under `prlimit --nofile`). 5 ms
+        doubling to 1 s, as Go's net/http does; a success resets it."""
+        try:
+            accepted = super().get_request()
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                self._back_off(exc)
+            raise
+        self._accept_delay = 0.0
+        return accepted
+
+    def _back_off(self, exc: OSError) -> None:
+        first = self._accept_delay == 0.0
+        self._accept_delay = min(ACCEPT_RETRY_MAX, max(ACCEPT_RETRY_FIRST,
+                                                       2 * self._accept_delay))
+        (log.warning if first else log.debug)(
+            "accept failed: out of file descriptors or memory; retrying",
+            extra={"error": exc.strerror, "retry_seconds": self._accept_delay})
+        time.sleep(self._accept_delay)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up or speaks plain HTTP to the TLS port: a log line, not a

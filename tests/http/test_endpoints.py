@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +128,69 @@ def test_the_listener_queues_many_connections_at_once() -> None:
         for c in clients:
             c.close()
         httpd.server_close()
+
+
+def test_out_of_file_descriptors_backs_off_and_recovers(tmp_path: Path) -> None:
+    """Issue 11, defect 14: with the descriptors used up by idle connections, accept()
+    fails with EMFILE while the listening socket stays readable, and the exporter spun a
+    core at 99% until they closed. It backs off now (5 ms doubling to 1 s), says so once,
+    and serves again when descriptors free up. The assert is on CPU time the process used,
+    which a loaded machine can only lower: a spin uses the whole wall time."""
+    port = free_port()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("stores:\n  - name: backups\n    preset: files\n"
+                    f"    files: [{{name: dumps, glob: '{tmp_path}/*.dump'}}]\n")
+    log = (tmp_path / "exporter.log").open("w+")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "memwatch"), "export", "--spec", str(spec), "--listen",
+         f"127.0.0.1:{port}"], stderr=log,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128)))
+    clients: list[socket.socket] = []
+    try:
+        wait_listening(port, proc)
+        for _ in range(200):  # more than it has descriptors: the rest wait in the backlog
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.5)
+        before, wall = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(3)
+        used = cpu_seconds(proc.pid) - before
+        assert used < 0.5 * (time.monotonic() - wall), f"{used:.2f} s of CPU: spinning"
+        for c in clients:
+            c.close()
+        clients.clear()
+        deadline = time.monotonic() + 30
+        while (status := get(f"http://127.0.0.1:{port}/health")[0]) != 200:
+            assert time.monotonic() < deadline
+        assert status == 200
+    finally:
+        for c in clients:
+            c.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+    log.seek(0)
+    warnings = [line for line in log if "accept failed" in line]
+    assert len(warnings) >= 1
+    assert "level=warning" in warnings[0] and "Too many open files" in warnings[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, "the exporter exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the exporter did not listen"
+            time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
