@@ -110,6 +110,16 @@ class SqliteSource(Model):
     path: str = Field(min_length=1, description="The SQLite file; opened read-only.")
 
 
+def check_inline_dsn(dsn: str | None) -> None:
+    """A DSN written in the spec is parsed now, as libpq will (one from the environment or
+    a file is checked when the exporter reads it: the store counts a `config` error)."""
+    if dsn is not None and not dsn.startswith("env:"):
+        from memwatch.dsn import dsn_problem
+
+        if problem := dsn_problem(dsn):
+            raise ValueError(f"dsn: {problem}")
+
+
 class PostgresSource(Model):
     dsn: str | None = Field(
         None, description="libpq DSN or URL; `env:VAR` reads it from the environment."
@@ -123,6 +133,7 @@ class PostgresSource(Model):
     def _one_dsn(self) -> PostgresSource:
         if (self.dsn is None) == (self.dsn_file is None):
             raise ValueError("give exactly one of dsn or dsn_file")
+        check_inline_dsn(self.dsn)
         if self.password is not None and self.password_file is not None:
             raise ValueError("give at most one of password or password_file")
         return self
@@ -276,6 +287,8 @@ class SqlStore(StoreBase):
                 raise ValueError("count: estimate is for postgresql; SQLite counts exactly")
         elif self.path or (self.dsn is None) == (self.dsn_file is None):
             raise ValueError("backend postgresql needs exactly one of dsn or dsn_file")
+        else:
+            check_inline_dsn(self.dsn)
         if self.count == "estimate" and self.filter:
             raise ValueError("count: estimate counts the whole table and cannot apply filter")
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import threading
 import time
 from abc import abstractmethod
@@ -22,6 +23,7 @@ from psycopg import errors as pgerr
 
 from memwatch import metrics as m
 from memwatch import secrets
+from memwatch.dsn import dsn_problem
 from memwatch.errors import CollectionError, SecretError
 from memwatch.exporters.base import Backend, Observation, cap_namespaces
 from memwatch.exporters.recount import Anchor, Reading, RecountPolicy
@@ -69,6 +71,11 @@ class Relation(NamedTuple):
         return float(round(self.reltuples / self.relpages * pages))
 
 
+# libpq's words for an option value it cannot use: `invalid integer value "x" for
+# connection option "port"`, `invalid sslmode value: "x"`, `invalid port number: "x"`
+_BAD_OPTION = re.compile(r"invalid [a-z_ ]*(value|number)")
+
+
 def classify(exc: Exception) -> CollectionError:
     if isinstance(exc, CollectionError):  # raised by a query() itself: keep its reason
         return exc
@@ -89,6 +96,8 @@ def classify(exc: Exception) -> CollectionError:
             return CollectionError("auth", text)
         if "timeout expired" in low:
             return CollectionError("timeout", text)
+        if _BAD_OPTION.search(low):  # libpq refused a value (port, sslmode...): no server
+            return CollectionError("config", text)
         if "does not exist" in low:
             return CollectionError("missing", text)
         return CollectionError("connect", text)
@@ -119,6 +128,8 @@ class PostgresBackend(Backend):
                                        "password")
         except SecretError as exc:
             raise CollectionError("config", str(exc)) from None
+        if problem := dsn_problem(dsn):
+            raise CollectionError("config", f"dsn: {problem}")
         ms = max(1, int(self.timeout * 1000))
         # a lock wait gives up first, so a held lock is counted as `locked`, not `timeout`
         lock_ms = max(1, int(ms * 0.8))
