@@ -28,6 +28,20 @@ def fail_spec(err: SpecError) -> NoReturn:
     sys.exit(EXIT_SPEC)
 
 
+def check_listen(ctx: click.Context, param: click.Parameter, value: str | None
+                 ) -> str | None:
+    """--listen checked as the server will read it: one line and exit 2, no traceback."""
+    from memwatch.spec_types import parse_listen
+
+    if value is not None:
+        try:
+            parse_listen(value)
+        except ValueError as exc:
+            click.echo(f"error: --listen {exc}", err=True)
+            sys.exit(EXIT_SPEC)
+    return value
+
+
 def load_or_exit(path: Path) -> Spec:
     try:
         return load_spec(path)
@@ -46,7 +60,7 @@ def main() -> None:
               help="The memwatch YAML spec.")
 @click.option("--store", "stores", multiple=True, metavar="NAME",
               help="Export only this store (repeatable); default: every store.")
-@click.option("--listen", default=None, metavar="HOST:PORT",
+@click.option("--listen", default=None, metavar="HOST:PORT", callback=check_listen,
               help="Listen address (default: the spec's exporter.listen, 127.0.0.1:9187).")
 @click.option("--web-config", type=click.Path(path_type=Path), default=None,
               help="exporter-toolkit web config file: TLS and basic auth.")
@@ -82,7 +96,9 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
         click.echo(f"error: cannot listen on {address}: {exc.strerror}", err=True)
         sys.exit(1)
     scheme = "https" if web.tls_server_config else "http"
-    bound = f"{address.rpartition(':')[0]}:{httpd.server_port}"  # the real port for :0
+    # what was bound: the real host, and the real port for :0
+    host, port = str(httpd.server_address[0]), httpd.server_address[1]
+    bound = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     log.info("listening", extra={"address": f"{scheme}://{bound}/metrics",
                                  "stores": ",".join(r.name for r in exporter.collector.runners),
                                  "version": __version__})
@@ -113,9 +129,16 @@ def spec_schema() -> None:
 
 
 @spec.command("check")
-@click.argument("path", type=click.Path(path_type=Path))
-def spec_check(path: Path) -> None:
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
+              help="The spec (as every other command takes it; or give it as PATH).")
+def spec_check(path: Path | None, spec_path: Path | None) -> None:
     """Validate a spec; exit 2 naming each bad key and its line."""
+    if (path is None) == (spec_path is None):
+        raise click.UsageError("give the spec once: `spec check --spec FILE` or "
+                               "`spec check FILE`")
+    path = path or spec_path
+    assert path is not None
     parsed = load_or_exit(path)
     click.echo(f"{path}: ok ({len(parsed.stores)} stores: "
                f"{', '.join(s.name for s in parsed.stores)})")
@@ -126,7 +149,7 @@ def spec_check(path: Path) -> None:
                                            "was observed).")
 @click.option("--dir", "workdir", type=click.Path(path_type=Path), default=None,
               help="Where the example store lives (default: a temporary directory).")
-@click.option("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+@click.option("--listen", default="127.0.0.1:0", metavar="HOST:PORT", callback=check_listen,
               help="Exporter address (port 0 picks a free one).")
 def demo(once: bool, workdir: Path | None, listen: str) -> None:
     """A live demo: an example openclaw-mem store, an agent writing to it, the exporter."""
@@ -138,7 +161,7 @@ def demo(once: bool, workdir: Path | None, listen: str) -> None:
 @main.command()
 @click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path),
               help="The memwatch YAML spec.")
-@click.option("--listen", default=None, metavar="HOST:PORT",
+@click.option("--listen", default=None, metavar="HOST:PORT", callback=check_listen,
               help="Listen address (default: the spec's consolidator.listen, 127.0.0.1:9188).")
 @click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -163,6 +186,28 @@ def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level:
     except OSError as exc:
         click.echo(f"error: cannot start on {address}: {exc.strerror or exc}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path),
+              help="The memwatch YAML spec.")
+@click.option("--store", "stores", multiple=True, metavar="NAME",
+              help="Check only this store (repeatable); default: every store.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def doctor(spec_path: Path, stores: tuple[str, ...], fmt: str) -> None:
+    """Check each store: OK, or what is wrong and how to fix it (exit 1 on any problem)."""
+    from memwatch.doctor import render, run
+
+    try:
+        spec = load_exporter_spec(spec_path)
+    except SpecError as err:
+        fail_spec(err)
+    try:
+        findings = run(spec, stores)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--store") from None
+    click.echo(render(findings, fmt), nl=False)
+    sys.exit(1 if any(not f.ok for f in findings) else 0)
 
 
 if __name__ == "__main__":

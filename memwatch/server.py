@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from memwatch import __version__, heap
+from memwatch.spec_types import parse_listen
 from memwatch.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger("memwatch.server")
@@ -63,11 +64,6 @@ def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig) -> 
         return [b"Not found: try /metrics\n"]
 
     return app
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 # accept() errors that a moment may cure: out of file descriptors or kernel memory

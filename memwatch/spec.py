@@ -6,8 +6,11 @@ Loading composes the YAML node tree first so every validation error can name the
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -42,6 +45,7 @@ from memwatch.spec_types import (
     Identifier,
     JsonPath,
     LabelValue,
+    ListenAddress,
     Seconds,
     StoreName,
     Timeout,
@@ -508,7 +512,7 @@ class Defaults(Model):
 
 
 class ExporterSettings(Model):
-    listen: str = Field("127.0.0.1:9187", pattern=r"^.*:\d{1,5}$")
+    listen: ListenAddress = "127.0.0.1:9187"
     web_config_file: Path | None = Field(
         None, description="Prometheus exporter-toolkit web config (TLS, basic auth)."
     )
@@ -662,16 +666,45 @@ def _skip() -> set[str]:
     return {*presets(), "[key]", "function-after", "function-before", "function-plain"}
 
 
+@functools.cache
+def _spec_keys() -> frozenset[str]:
+    """Every key a spec can hold, at any depth: what "did you mean" picks from."""
+    keys: set[str] = set()
+    seen: set[type] = set()
+
+    def walk(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in seen:
+                return
+            seen.add(annotation)
+            for name, field in annotation.model_fields.items():
+                keys.add(field.alias or name)
+                walk(field.annotation)
+        for arg in get_args(annotation):
+            walk(arg)
+
+    walk(Spec)
+    return frozenset(keys)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean `x`?` for the closest choice, or nothing when none is close."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 def _format_problem(err: Any) -> str:
     msg = str(err["msg"])
     msg = msg.removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = "unknown key"
+        key = err["loc"][-1] if err["loc"] else ""
+        msg = "unknown key" + (did_you_mean(key, _spec_keys()) if isinstance(key, str) else "")
     if err["type"] == "union_tag_not_found":
         msg = f"missing key `preset`; expected one of {presets()}"
     if err["type"] == "union_tag_invalid" and isinstance(err.get("input"), dict):
-        msg = (f"preset: unknown preset {err['input'].get('preset')!r}; expected one of "
-               f"{presets()}")
+        preset = err["input"].get("preset")
+        hint = did_you_mean(preset, presets()) if isinstance(preset, str) else ""
+        msg = f"preset: unknown preset {preset!r}{hint} (expected one of {presets()})"
     return msg
 
 
@@ -682,10 +715,7 @@ def _validate(model: type[SpecT], text: str, source: str,
     try:
         node, data = spec_yaml.parse(text, source)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise SpecError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) \
-            from None
+        raise SpecError([spec_yaml.problem(exc, text, source)]) from None
     if not isinstance(data, dict) or node is None:
         raise SpecError([f"{source}:1: the spec must be a mapping with a `stores` list"])
     lines = _lines(node)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memwatch.catalogue import Severity
-from memwatch.spec_types import Seconds
+from memwatch.spec_types import ListenAddress, Seconds
 
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 
@@ -73,8 +73,8 @@ class ResponseAction(Model):
 
 
 class ConsolidatorSection(Model):
-    listen: str = Field("127.0.0.1:9188", pattern=r"^.*:\d{1,5}$",
-                        description="HOST:PORT of the webhook and REST API.")
+    listen: ListenAddress = Field("127.0.0.1:9188",
+                                  description="HOST:PORT of the webhook and REST API.")
     storage: ConsolidatorStorage = ConsolidatorStorage()
     bearer_token_file: Path | None = Field(
         None, description="When set, the write endpoints require `Authorization: Bearer "

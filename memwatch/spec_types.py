@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 DURATION_PATTERN = r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$"
 _DURATION = re.compile(DURATION_PATTERN)
@@ -39,3 +39,29 @@ JsonPath = Annotated[
 ]
 StoreName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+def parse_listen(address: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT` as (host, port); no host means
+    127.0.0.1 (memwatch listens on loopback unless told otherwise). ValueError says what
+    is wrong in one line."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        host, port = "", address
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{address!r}: an IPv6 address goes in brackets, as [::1]:9187")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{address!r}: the port must be a number from 0 to 65535 "
+                         "(HOST:PORT)")
+    return host or "127.0.0.1", int(port)
+
+
+def _listen(address: str) -> str:
+    parse_listen(address)
+    return address
+
+
+# A listen address, checked as parse_listen reads it
+ListenAddress = Annotated[str, AfterValidator(_listen)]

@@ -106,3 +106,14 @@ class _Checker:
 
     def _fail(self, node: yaml.Node, why: str) -> None:
         raise SpecError([f"{self.source}:{node.start_mark.line + 1}: {why}"])
+
+
+def problem(exc: yaml.YAMLError, text: str, source: str) -> str:
+    """PyYAML's error as `source:line: what`; a tab where indentation goes said plainly
+    (PyYAML: "found character '\\t' that cannot start any token")."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else 1
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return (f"{source}:{line}: line {line}, column {mark.column + 1}: YAML does not "
+                "allow tabs for indentation; use spaces")
+    return f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"

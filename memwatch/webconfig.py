@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from memwatch import spec_yaml
 from memwatch.errors import SpecError
 
 ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",
@@ -126,13 +127,15 @@ _TLS_FILES = ("cert_file", "key_file", "client_ca_file")
 
 
 def load_web_config(path: Path) -> WebConfig:
+    text = ""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
         cfg = WebConfig.model_validate(data)
     except OSError as exc:
         raise SpecError([f"{path}: cannot read the web config: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([f"{path}: not valid YAML: {exc}"]) from None
+        raise SpecError([spec_yaml.problem(exc, text, str(path))]) from None
     except ValidationError as exc:
         raise SpecError([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
                          for e in exc.errors()]) from None

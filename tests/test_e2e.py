@@ -4,13 +4,16 @@ through; and every dashboard panel's query answered with data by that Prometheus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +123,46 @@ def test_demo_once_from_the_command_line() -> None:
     assert "every step observed" in res.stdout
     assert "Traceback" not in res.stdout + res.stderr
     assert res.stderr == ""  # no server noise: their logs go to files
+
+
+def _children(pid: int) -> set[int]:
+    """The process's children, from /proc (every thread's list)."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_demo_stopped_by_a_signal_stops_its_servers_and_cleans_up(sig: int) -> None:
+    """SIGTERM as clean as Ctrl-C: it left Prometheus, Alertmanager and the consolidator
+    running, re-parented to PID 1, and its temporary directory behind (issue 12)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    proc = subprocess.Popen([sys.executable, "-m", "memwatch.cli", "demo"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:  # the servers are up once the demo names its logs
+            seen.append(line)
+            if "(server logs:" in line or time.monotonic() > deadline:
+                break
+        assert "(server logs:" in seen[-1], "".join(seen)
+        workdir = Path(seen[-1].split("(server logs: ")[1].rstrip(")\n")).parent
+        servers = _children(proc.pid)
+        assert len(servers) == 3, servers  # prometheus, alertmanager, the consolidator
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "stopping" in out, out + err
+    assert "Traceback" not in out + err
+    alive = {p for p in servers if Path(f"/proc/{p}").exists()
+             and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"}
+    assert alive == set()
+    assert not workdir.exists()

@@ -55,7 +55,7 @@ def test_unknown_key_names_path_and_line() -> None:
             preset: mem0-pgvector
             dsn: env:X
             tabel: memories
-        """) == ["s.yaml:5: stores[0].tabel: unknown key"]
+        """) == ["s.yaml:5: stores[0].tabel: unknown key; did you mean `table`?"]
 
 
 def test_wrong_type_and_bad_duration_lines() -> None:
@@ -95,7 +95,7 @@ def test_cross_field_rules() -> None:
         "stores:\n  - {name: a, preset: mem0-pgvector}\n")[0]
     assert "estimate" in problems("""\
         stores:
-          - {name: a, preset: sql, backend: postgresql, dsn: x, table: t, count: estimate,
+          - {name: a, preset: sql, backend: postgresql, dsn: 'host=x', table: t, count: estimate,
              filter: [{column: x, value: 1}]}
         """)[0]
     assert "is repeated" in problems("""\

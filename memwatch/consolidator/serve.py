@@ -6,6 +6,7 @@ import logging
 import signal
 import socket
 import threading
+from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -22,6 +23,7 @@ from memwatch.consolidator.sqlite_repo import SqliteRepository
 from memwatch.secrets import resolve
 from memwatch.spec import Spec
 from memwatch.spec_consolidator import ConsolidatorSection
+from memwatch.spec_types import parse_listen
 
 log = logging.getLogger("memwatch.consolidator")
 
@@ -45,8 +47,7 @@ def open_repository(section: ConsolidatorSection, base: Path) -> Repository:
 
 
 def bind(address: str) -> socket.socket:
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
+    host, port = parse_listen(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
     # (accepted ones inherit it); without it Nagle's algorithm against the client's delayed
@@ -55,7 +56,7 @@ def bind(address: str) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, int(port)))
+        sock.bind((host, port))
     except OSError:
         sock.close()
         raise
@@ -69,10 +70,13 @@ def server_config(app: Any, **options: Any) -> uvicorn.Config:
 
     httptools (the C HTTP/1.1 parser of Node's llhttp) and uvloop (libuv's event loop) are
     dependencies: under 100 keep-alive clients they halve the server's CPU per request
-    against h11's pure-Python parser and asyncio's loop (docs/benchmarks.md). Access
+    against h11's pure-Python parser and asyncio's loop (docs/benchmarks.md). Where one is
+    not installed (uvloop has no Windows build) uvicorn's own h11 or asyncio serves. Access
     logging stays off: every line would cost as much as parsing the request."""
-    return uvicorn.Config(app, http="httptools", loop="uvloop", log_config=None,
-                          access_log=False, **options)
+    http = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return uvicorn.Config(app, http=http, loop=loop, log_config=None, access_log=False,
+                          **options)
 
 
 class _NoColor(logging.Filter):

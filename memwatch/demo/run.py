@@ -6,15 +6,18 @@ loss (a capsule restore's `DELETE FROM observations`), and what the exporter rep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import signal
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -130,7 +133,28 @@ class Story:
         return True
 
 
+@contextlib.contextmanager
+def _stopped_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does: Python's default for them kills the
+    process without running `finally`, which left Prometheus, Alertmanager and the
+    consolidator running (re-parented to PID 1) and the temporary directory behind."""
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
+    with _stopped_like_ctrl_c():
+        return _run_demo(once, workdir, listen)
+
+
+def _run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="memwatch-demo-")
@@ -228,7 +252,7 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
                 stack.check()
                 v = _view(scrape(url))
                 say(f"  {datetime.now().strftime('%H:%M:%S')} memories={v['memories']} "
-                    f"backlog={v['backlog']} up={v['up']}")
+                    f"backlog={v['backlog']} up={v['up']} firing={_firing(stack)}")
     except KeyboardInterrupt:
         say("\n  stopping")
     except StackError as exc:
@@ -246,6 +270,17 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
         return 1
     say(click.style("every step observed", fg="green"))
     return 0
+
+
+def _firing(stack: Stack) -> str:
+    """The alerts firing in Prometheus now, by name and store, or `none`."""
+    try:
+        series = stack.query('ALERTS{alertstate="firing"}')
+    except (OSError, ValueError):  # Prometheus busy or restarting: the next tick says
+        return "?"
+    names = sorted({f"{s['metric'].get('alertname')}({s['metric'].get('store', '')})"
+                    for s in series})
+    return ",".join(names) or "none"
 
 
 def _twice(entry: dict[str, Any] | None) -> dict[str, Any] | None:

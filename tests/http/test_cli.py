@@ -157,6 +157,7 @@ def test_example_spec_validates_against_the_schema() -> None:
      "tls_server_config.cert_file: cannot read"),
     ("basic_auth_user:\n  prom: x\n", "basic_auth_user"),
     ("tls_server_config: [\n", "not valid YAML"),
+    ("basic_auth_users:\n\tprom: x\n", "line 2, column 1: YAML does not allow tabs"),
 ])
 def test_export_bad_web_config_exits_2(store: Store, tls_cert: tuple[Path, Path],
                                        tmp_path: Path, web: str, named: str) -> None:
@@ -166,7 +167,8 @@ def test_export_bad_web_config_exits_2(store: Store, tls_cert: tuple[Path, Path]
     result = run("export", "--spec", str(spec), "--listen", "127.0.0.1:0",
                  "--web-config", str(bad))
     assert result.exit_code == 2, result.output
-    assert re.search(rf"error: {re.escape(str(bad))}: .*{re.escape(named)}", result.stderr), \
+    assert re.search(rf"error: {re.escape(str(bad))}(:\d+)?: .*{re.escape(named)}",
+                     result.stderr), \
         result.stderr
 
 
@@ -221,6 +223,15 @@ HAZARDS = [  # issue 11, defects 1 to 5: each an error naming its line, exit 2, 
      "routing.group_wait"),
     ("huge duration", (STORE + "prometheus: {scrape_interval: 1.0e+308}\n").encode(), 3,
      "prometheus.scrape_interval"),
+    # issue 12: the words a new user needs
+    ("a tab", b"stores:\n\t- name: x\n", 2,
+     "line 2, column 1: YAML does not allow tabs for indentation; use spaces"),
+    ("a tab after spaces", (STORE + "routing:\n  \tgroup_wait: 1s\n").encode(), 4,
+     "line 4, column 3: YAML does not allow tabs"),
+    ("mistyped preset", b"stores:\n  - name: x\n    preset: openclaw-memm\n", 3,
+     "unknown preset 'openclaw-memm'; did you mean `openclaw-mem`? (expected one of ["),
+    ("mistyped key", (STORE + "routing:\n  group_wiat: 1s\n").encode(), 4,
+     "routing.group_wiat: unknown key; did you mean `group_wait`?"),
 ]
 
 
@@ -236,6 +247,38 @@ def test_spec_hazards_are_errors_with_a_line(tmp_path: Path, what: str, raw: byt
     assert words in result.stderr, result.stderr
     assert isinstance(result.exception, SystemExit)  # the CLI's own exit, no traceback
     assert "Traceback" not in result.output
+
+
+def test_spec_check_takes_spec_as_an_option_too(tmp_path: Path) -> None:
+    path = write(tmp_path, STORE)
+    assert run("spec", "check", "--spec", str(path)).stdout == run(
+        "spec", "check", str(path)).stdout == f"{path}: ok (1 stores: a)\n"
+    both = run("spec", "check", "--spec", str(path), str(path))
+    assert both.exit_code == 2 and "give the spec once" in both.stderr
+    assert run("spec", "check").exit_code == 2
+
+
+@pytest.mark.parametrize(("listen", "words"), [
+    ("localhost:99999", "'localhost:99999': the port must be a number from 0 to 65535"),
+    ("localhost:http", "the port must be a number"),
+    ("::1:9187", "an IPv6 address goes in brackets, as [::1]:9187"),
+])
+@pytest.mark.parametrize("command", ["export", "consolidate", "demo"])
+def test_a_bad_listen_address_is_one_line(tmp_path: Path, command: str, listen: str,
+                                          words: str) -> None:
+    spec = ["--spec", str(write(tmp_path, STORE))] if command != "demo" else []
+    result = run(command, *spec, "--listen", listen)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --listen '{listen}': ")
+    assert words in result.stderr and result.stderr.count("\n") == 1  # one line
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_listen_address_in_the_spec_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, STORE + "exporter: {listen: 'localhost:99999'}\n")
+    result = run("spec", "check", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:3: exporter.listen: 'localhost:99999': the port must be" in result.stderr
 
 
 def test_unknown_key_in_a_files_entry_is_named_at_its_line(tmp_path: Path) -> None:

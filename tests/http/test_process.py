@@ -209,3 +209,14 @@ def test_export_https_process(memwatch_bin: Path, store: Store, tmp_path: Path,
     if fmt == "json":
         for line in proc.lines:
             json.loads(line)
+
+
+def test_the_log_names_the_address_really_bound(memwatch_bin: Path, store: Store,
+                                                tmp_path: Path) -> None:
+    """`--listen PORT` logged `http://:PORT/metrics` (issue 12): the log reads the socket."""
+    with exporter(memwatch_bin, write_spec(store, tmp_path), "--listen", "0") as proc:
+        assert re.fullmatch(r"http://127\.0\.0\.1:[1-9]\d*", proc.url)
+        status, _, _ = get(proc.url + "/health")
+        assert status == 200
+        code, _ = proc.stop()
+    assert code == 0
