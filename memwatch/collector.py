@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from memwatch import __version__
 from memwatch import metrics as m
@@ -215,9 +215,21 @@ class MemwatchCollector(Collector):
         return []  # no collection at registration time
 
     def collect(self) -> Iterator[Metric]:
-        pending = [(r, r.begin()) for r in self.runners]
+        yield from self.collect_stores(None)
+
+    def collect_stores(self, names: Collection[str] | None) -> Iterator[Metric]:
+        """Collect the stores named (every store for None) concurrently: their families."""
+        runners = [r for r in self.runners if names is None or r.name in names]
+        pending = [(r, r.begin()) for r in runners]
         results = [(r, r.finish(p)) for r, p in pending]
         yield from self.families(results)
+
+    def only(self, names: Collection[str]) -> CollectorRegistry:
+        """A registry that collects only these stores (`/probe?store=NAME`), made per
+        request: the runners, their caches and counters stay this collector's."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Only(self, frozenset(names)))
+        return registry
 
     def families(self, results: Iterable[tuple[StoreRunner, Result]]) -> Iterator[Metric]:
         note = self._cache_note
@@ -255,6 +267,17 @@ class MemwatchCollector(Collector):
         yield errors
         if recreations.samples:
             yield recreations
+
+
+class _Only(Collector):
+    def __init__(self, collector: MemwatchCollector, names: frozenset[str]) -> None:
+        self.collector, self.names = collector, names
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.collector.collect_stores(self.names)
 
 
 def _observed_series(fam: Mapping[str, MetricFamily], s: str, res: Result) -> None:

@@ -36,5 +36,5 @@ def build_exporter(spec: ExporterSpec, only: Sequence[str] = (), web: WebConfig 
     collector = MemwatchCollector(runners)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    app = make_app(registry, [s.name for s in stores], web or WebConfig())
+    app = make_app(registry, [s.name for s in stores], web or WebConfig(), collector.only)
     return Exporter(registry, collector, app)

@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -35,7 +36,10 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s", format % args)
 
 
-def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig) -> Any:
+def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig,
+             only: Callable[[list[str]], CollectorRegistry] | None = None) -> Any:
+    """The WSGI app. `only(names)`: a registry of just those stores, for `/probe` and
+    `/metrics?store=NAME` (multi-target probing)."""
     metrics_app = make_wsgi_app(registry)
     auth = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
     extra_headers = list(web.http_server_config.headers.items())
@@ -50,20 +54,47 @@ def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig) -> 
                                          ("Content-Type", "text/plain")])
             return [b"Unauthorized\n"]
         path = environ.get("PATH_INFO", "/")
-        if path == "/metrics":
-            body: Iterable[bytes] = metrics_app(environ, respond)  # rendered in full
-            heap.trim()  # what the scrape freed, back to the OS
-            return body
+        if path in ("/metrics", "/probe"):
+            return _metrics(environ, respond, path, metrics_app, stores, only)
         if path == "/health":
             respond("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"status": "ok", "version": __version__}).encode()]
         if path == "/":
             respond("200 OK", [("Content-Type", "text/html; charset=utf-8")])
             return [LANDING.format(version=__version__, stores=", ".join(stores)).encode()]
-        respond("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"Not found: try /metrics\n"]
+        return _plain(respond, "404 Not Found", "Not found: try /metrics")
 
     return app
+
+
+def _plain(respond: StartResponse, status: str, text: str) -> list[bytes]:
+    respond(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [f"{text}\n".encode()]
+
+
+def _metrics(environ: Environ, respond: StartResponse, path: str, metrics_app: Any,
+             stores: list[str], only: Callable[[list[str]], CollectorRegistry] | None
+             ) -> Iterable[bytes]:
+    """/metrics (every store, or those of `?store=`) and /probe (`?store=` required). A
+    store must be one of the spec's by name: never a DSN, URL or path, and a value that is
+    not a store is not echoed (it may be one, with its password)."""
+    asked = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""),
+                                  keep_blank_values=True).get("store", [])
+    if not asked:
+        if path == "/probe":
+            return _plain(respond, "400 Bad Request",
+                          "/probe needs ?store=NAME, NAME a store of this exporter")
+        app = metrics_app
+    else:
+        if only is None or not set(asked) <= set(stores):
+            return _plain(respond, "400 Bad Request",
+                          "store: not a store of this exporter; the names it serves are "
+                          "on its landing page (/). A store is named, never given by DSN, "
+                          "URL or path.")
+        app = make_wsgi_app(only(asked))
+    body: Iterable[bytes] = app(environ, respond)  # rendered in full
+    heap.trim()  # what the scrape freed, back to the OS
+    return body
 
 
 # accept() errors that a moment may cure: out of file descriptors or kernel memory

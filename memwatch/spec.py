@@ -576,6 +576,16 @@ class Spec(ExporterSpec):
     prometheus: PrometheusSection = Field(default_factory=PrometheusSection)
     consolidator: ConsolidatorSection = Field(default_factory=ConsolidatorSection)
 
+    @model_validator(mode="after")
+    def _probed_stores_exist(self) -> Spec:
+        names = {s.name for s in self.stores}
+        for i, job in enumerate(self.prometheus.exporters):
+            unknown = sorted(set(job.stores) - names)
+            if unknown:
+                raise ValueError(f"prometheus.exporters[{i}].stores: no store named "
+                                 f"{', '.join(unknown)} in the spec")
+        return self
+
 
 # Validated by `memwatch spec check`, gen-monitoring and the consolidator; the exporter
 # leaves them out rather than build their models in its process.

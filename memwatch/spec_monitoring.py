@@ -259,6 +259,22 @@ class DashboardsSection(Model):
 class ScrapeTarget(Model):
     job: str = "memwatch"
     targets: tuple[str, ...] = ()
+    probe: bool = Field(False, description=(
+        "Scrape each store on its own (`/probe?store=NAME`, the Prometheus multi-target "
+        "pattern): its own scrape, `up` and timeout; `instance` is the store's name. "
+        "Needs exactly one target (the exporter)."))
+    stores: tuple[str, ...] = Field((), description=(
+        "probe: the stores this job scrapes (default: every store of the spec)."))
+
+    @model_validator(mode="after")
+    def _probe(self) -> ScrapeTarget:
+        if self.stores and not self.probe:
+            raise ValueError("stores: only with probe: true (a /metrics job scrapes every "
+                             "store the exporter serves)")
+        if self.probe and len(self.targets) > 1:
+            raise ValueError("probe: true needs one target, the exporter (a job each "
+                             "for several exporters)")
+        return self
 
 
 class PrometheusSection(Model):

@@ -11,6 +11,7 @@ from typing import Any
 
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
+from memwatch.spec_monitoring import ScrapeTarget
 
 PATH = "prometheus/prometheus.yml"
 # relative to the output directory
@@ -49,10 +50,35 @@ def _static(job: str, targets: list[str], **extra: Any) -> dict[str, Any]:
     return {"job_name": job, **extra, "static_configs": [{"targets": targets}]}
 
 
+def probe_job(spec: Spec, job: ScrapeTarget) -> dict[str, Any]:
+    """One scrape per store through `/probe?store=NAME`, as the Prometheus multi-target
+    guide writes it: the targets are store names, relabelled into the `store` parameter
+    and `instance`, the address set to the exporter's. A store whose timeout needs more
+    than the global scrape timeout gets its own (`__scrape_timeout__`)."""
+    p = spec.prometheus
+    current = p.scrape_timeout or min(DEFAULT_SCRAPE_TIMEOUT, p.scrape_interval)
+    groups: dict[float | None, list[str]] = {}
+    for s in spec.stores:
+        if not job.stores or s.name in job.stores:
+            needed = min(float(math.ceil(s.timeout + 1)), p.scrape_interval)
+            groups.setdefault(needed if needed > current else None, []).append(s.name)
+    static = [{"targets": names, **({"labels": {"__scrape_timeout__": go_duration(t)}}
+                                    if t is not None else {})}
+              for t, names in sorted(groups.items(), key=lambda g: g[0] or 0.0)]
+    exporter = (list(job.targets) or [exporter_target(spec.exporter.listen)])[0]
+    return {"job_name": job.job, "metrics_path": "/probe", "static_configs": static,
+            "relabel_configs": [
+                {"source_labels": ["__address__"], "target_label": "__param_store"},
+                {"source_labels": ["__param_store"], "target_label": "instance"},
+                {"target_label": "__address__", "replacement": exporter}]}
+
+
 def scrape_configs(spec: Spec) -> list[dict[str, Any]]:
     timeout = exporter_scrape_timeout(spec)
     extra = {"scrape_timeout": go_duration(timeout)} if timeout else {}
-    jobs = [_static(job, targets, **extra) for job, targets in exporter_jobs(spec)]
+    probes = {e.job: e for e in spec.prometheus.exporters if e.probe}
+    jobs = [probe_job(spec, probes[job]) if job in probes else _static(job, targets, **extra)
+            for job, targets in exporter_jobs(spec)]
     p = spec.prometheus
     if p.node_exporter_targets:
         jobs.append(_static(spec.alerts.ram.node_job, list(p.node_exporter_targets)))
