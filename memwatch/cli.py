@@ -64,14 +64,19 @@ def main() -> None:
               help="Listen address (default: the spec's exporter.listen, 127.0.0.1:9187).")
 @click.option("--web-config", type=click.Path(path_type=Path), default=None,
               help="exporter-toolkit web config file: TLS and basic auth.")
+@click.option("--web.enable-lifecycle", "lifecycle", is_flag=True,
+              help="Reload the spec on POST /-/reload, as Prometheus does (SIGHUP always "
+                   "reloads).")
 @click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info")
 def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
-           web_config: Path | None, log_format: str, log_level: str) -> None:
-    """Serve /metrics for the spec's stores, collected at scrape time."""
+           web_config: Path | None, lifecycle: bool, log_format: str, log_level: str) -> None:
+    """Serve /metrics for the spec's stores, collected at scrape time; SIGHUP reloads the
+    spec and its secrets."""
     from memwatch import heap, logs
     from memwatch.exporter import build_exporter
+    from memwatch.reload import Reloader
     from memwatch.server import serve
     from memwatch.webconfig import WebConfig, load_web_config
 
@@ -86,10 +91,13 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
     except SpecError as err:
         fail_spec(err)
     try:
-        exporter = build_exporter(spec, stores, web)
+        # the reloader needs the collector that build_exporter makes: bound below
+        exporter = build_exporter(spec, stores, web,
+                                  (lambda: reloader.reload()) if lifecycle else None)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="--store") from None
     address = listen or spec.exporter.listen
+    reloader = Reloader(spec_path, stores, exporter.collector, address)
     try:
         httpd = serve(exporter.app, address, web)
     except OSError as exc:
@@ -107,8 +115,13 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
         threading.Thread(target=httpd.shutdown, daemon=True).start()
 
+    def hangup(signum: int, frame: FrameType | None) -> None:
+        # off the signal handler: the reload builds backends while scrapes go on
+        threading.Thread(target=reloader.reload, name="reload", daemon=True).start()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, hangup)
     heap.trim()  # what importing and validating freed
     try:
         httpd.serve_forever()

@@ -203,13 +203,23 @@ class MemwatchCollector(Collector):
     """Collects every store concurrently on each scrape."""
 
     def __init__(self, runners: Sequence[StoreRunner]) -> None:
-        self.runners = list(runners)
+        self.reload_state = ReloadState(success_at=time.time())  # loaded at the start
+        self.set_runners(runners)
+
+    def set_runners(self, runners: Sequence[StoreRunner]) -> None:
+        """The stores to collect from the next scrape on (a reload); one in flight keeps
+        the list it started with."""
         cached = [r.name for r in runners if r.store.min_interval > 0]
         self._cache_note = (
             f" Stores {', '.join(cached)} serve their last successful result for up to "
             "their min_interval (see memwatch_last_success_timestamp_seconds)."
             if cached else ""
         )
+        self.runners = list(runners)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.runners]
 
     def describe(self) -> Iterable[Metric]:
         return []  # no collection at registration time
@@ -236,7 +246,7 @@ class MemwatchCollector(Collector):
         fam: dict[str, MetricFamily] = {
             d.name: _gauge(d, note if d.name not in (m.UP.name, m.DURATION.name,
                                                      m.LAST_SUCCESS.name) else "")
-            for d in m.CONTRACT if d.type == "gauge" and d is not m.BUILD_INFO
+            for d in m.CONTRACT if d.type == "gauge" and d not in _EXPORTER_SERIES
         }
         # counters a backend keeps itself and reports with Observation.add (recounts)
         fam.update({d.name: CounterMetricFamily(d.name, d.help, labels=list(d.labels))
@@ -263,6 +273,7 @@ class MemwatchCollector(Collector):
         build = _gauge(m.BUILD_INFO)
         build.add_metric([__version__], 1.0)
         yield build
+        yield from _reload_series(self.reload_state)
         yield from (f for f in fam.values() if f.samples)
         yield errors
         if recreations.samples:
@@ -278,6 +289,27 @@ class _Only(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self.collector.collect_stores(self.names)
+
+
+_EXPORTER_SERIES = (m.BUILD_INFO, m.RELOAD_SUCCESSFUL, m.RELOAD_SUCCESS_TIME)  # not per store
+
+
+@dataclass
+class ReloadState:
+    """What `memwatch_config_last_reload_*` report (memwatch/reload.py keeps it)."""
+
+    successful: bool = True
+    success_at: float | None = None  # wall clock; the start counts as a success
+
+
+def _reload_series(state: ReloadState) -> Iterator[Metric]:
+    ok = _gauge(m.RELOAD_SUCCESSFUL)
+    ok.add_metric([], 1.0 if state.successful else 0.0)
+    yield ok
+    if state.success_at is not None:
+        at = _gauge(m.RELOAD_SUCCESS_TIME)
+        at.add_metric([], state.success_at)
+        yield at
 
 
 def _observed_series(fam: Mapping[str, MetricFamily], s: str, res: Result) -> None:

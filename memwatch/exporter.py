@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,9 @@ class Exporter:
             runner.close()
 
 
-def build_exporter(spec: ExporterSpec, only: Sequence[str] = (), web: WebConfig | None = None
-                   ) -> Exporter:
+def build_exporter(spec: ExporterSpec, only: Sequence[str] = (), web: WebConfig | None = None,
+                   reload: Callable[[], list[str]] | None = None) -> Exporter:
+    """`reload`: what `POST /-/reload` runs (None: the lifecycle API is off, 403)."""
     unknown = sorted(set(only) - {s.name for s in spec.stores})
     if unknown:
         raise KeyError(f"no store named {', '.join(unknown)} in the spec")
@@ -36,5 +37,6 @@ def build_exporter(spec: ExporterSpec, only: Sequence[str] = (), web: WebConfig 
     collector = MemwatchCollector(runners)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    app = make_app(registry, [s.name for s in stores], web or WebConfig(), collector.only)
+    app = make_app(registry, lambda: collector.names, web or WebConfig(), collector.only,
+                   reload)
     return Exporter(registry, collector, app)

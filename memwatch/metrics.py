@@ -61,6 +61,11 @@ LAST_SUCCESS = _m("memwatch_last_success_timestamp_seconds", "gauge", ("store",)
                   "Unix time of the last successful collection from the store.")
 BUILD_INFO = _m("memwatch_exporter_build_info", "gauge", ("version",),
                 "Always 1; the version label says which memwatch is running.")
+RELOAD_SUCCESSFUL = _m("memwatch_config_last_reload_successful", "gauge", (),
+                       "1 if the last reload of the spec (SIGHUP, POST /-/reload) succeeded "
+                       "or none was tried, 0 if it failed and the previous spec is running.")
+RELOAD_SUCCESS_TIME = _m("memwatch_config_last_reload_success_timestamp_seconds", "gauge", (),
+                         "Unix time the running spec was loaded (at start or by a reload).")
 
 ARCHIVED = _m("memwatch_archived_memories", "gauge", ("store",),
               "Soft-archived memory records (kept in the store, excluded from the count).")
@@ -170,7 +175,8 @@ COLLECTION_NEWEST = _m("memwatch_collection_newest_timestamp_seconds", "gauge",
 
 CONTRACT: tuple[MetricDef, ...] = (
     UP, STORE_MEMORIES, MEMORIES, DROP_RATIO, NEWEST, BACKLOG, BACKLOG_OLDEST, SIZE,
-    DURATION, ERRORS, LAST_SUCCESS, BUILD_INFO, ARCHIVED, EMBEDDINGS, WITHOUT_EMBEDDING,
+    DURATION, ERRORS, LAST_SUCCESS, BUILD_INFO, RELOAD_SUCCESSFUL, RELOAD_SUCCESS_TIME,
+    ARCHIVED, EMBEDDINGS, WITHOUT_EMBEDDING,
     DUPLICATES, EMBEDDINGS_BY_DIMENSION, INTEGRITY_LAST_SUCCESS, INTEGRITY_DURATION,
     INTEGRITY_ERRORS, VECTOR_DIMENSION, VECTOR_DIMENSION_EXPECTED, TABLE_EXISTS, RECREATIONS,
     RECOUNTS,

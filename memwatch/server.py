@@ -36,10 +36,12 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s", format % args)
 
 
-def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig,
-             only: Callable[[list[str]], CollectorRegistry] | None = None) -> Any:
-    """The WSGI app. `only(names)`: a registry of just those stores, for `/probe` and
-    `/metrics?store=NAME` (multi-target probing)."""
+def make_app(registry: CollectorRegistry, stores: Callable[[], list[str]], web: WebConfig,
+             only: Callable[[list[str]], CollectorRegistry] | None = None,
+             reload: Callable[[], list[str]] | None = None) -> Any:
+    """The WSGI app. `stores()`: the names served now (a reload changes them);
+    `only(names)`: a registry of just those stores, for `/probe` and `/metrics?store=NAME`
+    (multi-target probing); `reload()`: `POST /-/reload`, when the lifecycle API is on."""
     metrics_app = make_wsgi_app(registry)
     auth = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
     extra_headers = list(web.http_server_config.headers.items())
@@ -55,16 +57,36 @@ def make_app(registry: CollectorRegistry, stores: list[str], web: WebConfig,
             return [b"Unauthorized\n"]
         path = environ.get("PATH_INFO", "/")
         if path in ("/metrics", "/probe"):
-            return _metrics(environ, respond, path, metrics_app, stores, only)
+            return _metrics(environ, respond, path, metrics_app, stores(), only)
+        if path == "/-/reload":
+            return _reload(environ, respond, reload)
         if path == "/health":
             respond("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"status": "ok", "version": __version__}).encode()]
         if path == "/":
             respond("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [LANDING.format(version=__version__, stores=", ".join(stores)).encode()]
+            return [LANDING.format(version=__version__, stores=", ".join(stores())).encode()]
         return _plain(respond, "404 Not Found", "Not found: try /metrics")
 
     return app
+
+
+def _reload(environ: Environ, respond: StartResponse,
+            reload: Callable[[], list[str]] | None) -> list[bytes]:
+    """As Prometheus does it: PUT or POST, and only with --web.enable-lifecycle."""
+    if reload is None:
+        return _plain(respond, "403 Forbidden", "Lifecycle API is not enabled "
+                                                "(--web.enable-lifecycle).")
+    if environ.get("REQUEST_METHOD") not in ("POST", "PUT"):
+        respond("405 Method Not Allowed", [("Allow", "POST, PUT"),
+                                           ("Content-Type", "text/plain; charset=utf-8")])
+        return [b"POST or PUT to reload\n"]
+    problems = reload()
+    if problems:
+        return _plain(respond, "500 Internal Server Error",
+                      "failed to reload the spec; the running one stays:\n"
+                      + "\n".join(problems))
+    return _plain(respond, "200 OK", "reloaded")
 
 
 def _plain(respond: StartResponse, status: str, text: str) -> list[bytes]:
