@@ -160,6 +160,68 @@ class PagerDutyReceiver(Model):
     send_resolved: bool = True
 
 
+class MSTeamsV2Receiver(Model):
+    """Microsoft Teams through a Power Automate workflow (`msteamsv2_configs`, 0.28+)."""
+
+    webhook_url_file: Path
+    send_resolved: bool = True
+
+
+class JiraReceiver(Model):
+    """An issue per alert group (`jira_configs`, 0.28+): basic auth with `username` and
+    `password_file` (Jira Cloud: the account's email and an API token), or a Data Center
+    personal access token in `bearer_token_file`."""
+
+    api_url: str = Field(pattern=r"^https?://")
+    project: str = Field(min_length=1)
+    issue_type: str = Field(min_length=1)
+    username: str | None = None
+    password_file: Path | None = None
+    bearer_token_file: Path | None = None
+    priority: str | None = None
+    labels: tuple[str, ...] = ()
+    resolve_transition: str | None = None
+    reopen_transition: str | None = None
+    wont_fix_resolution: str | None = None
+    reopen_duration: Annotated[Seconds, Field(gt=0)] | None = None
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> JiraReceiver:
+        basic = self.username is not None or self.password_file is not None
+        if basic == (self.bearer_token_file is not None):
+            raise ValueError("give username and password_file, or bearer_token_file")
+        if basic and (self.username is None or self.password_file is None):
+            raise ValueError("basic auth needs both username and password_file")
+        return self
+
+
+class RocketchatReceiver(Model):
+    """Rocket.Chat (`rocketchat_configs`, 0.28+): a user's token and its id, from files."""
+
+    token_id_file: Path
+    token_file: Path
+    api_url: str | None = Field(None, pattern=r"^https?://",
+                                description="Default: Alertmanager's, open.rocket.chat.")
+    channel: str | None = None
+    send_resolved: bool = True
+
+
+class IncidentioReceiver(Model):
+    """incident.io's HTTP alert source (`incidentio_configs`, 0.29+)."""
+
+    url: str = Field(pattern=r"^https?://", description="The alert source's URL.")
+    alert_source_token_file: Path
+    max_alerts: int = Field(0, ge=0)
+    send_resolved: bool = True
+
+
+# The first Alertmanager release that knows a receiver kind (with its *_file secrets); one
+# not listed is known to every version memwatch renders for.
+RECEIVER_SINCE: dict[str, int] = {"telegram": 26, "msteamsv2": 28, "jira": 28,
+                                  "rocketchat": 28, "incidentio": 29}
+
+
 class Receiver(Model):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     slack: tuple[SlackReceiver, ...] = ()
@@ -167,6 +229,10 @@ class Receiver(Model):
     telegram: tuple[TelegramReceiver, ...] = ()
     webhook: tuple[WebhookReceiver, ...] = ()
     pagerduty: tuple[PagerDutyReceiver, ...] = ()
+    msteamsv2: tuple[MSTeamsV2Receiver, ...] = ()
+    jira: tuple[JiraReceiver, ...] = ()
+    rocketchat: tuple[RocketchatReceiver, ...] = ()
+    incidentio: tuple[IncidentioReceiver, ...] = ()
 
 
 class Route(Model):
@@ -192,8 +258,8 @@ def _default_repeat() -> dict[Severity, float]:
 
 class RoutingSection(Model):
     alertmanager_version: Annotated[str, AfterValidator(_version)] = Field(
-        "0.25", description="Alertmanager the config is rendered for (Telegram's "
-                            "bot_token_file needs 0.26 or newer).")
+        "0.25", description="Alertmanager the config is rendered for: Telegram needs 0.26; "
+                            "msteamsv2, jira and rocketchat 0.28; incidentio 0.29.")
     group_by: tuple[LabelName, ...] = ("store", "alertname")
     group_wait: Annotated[Seconds, Field(ge=0)] = 30.0
     group_interval: Annotated[Seconds, Field(gt=0)] = 300.0
@@ -226,22 +292,19 @@ class RoutingSection(Model):
             if name not in known:
                 raise ValueError(f"{where}: receiver {name!r} is used but not defined "
                                  f"(defined: {sorted(known)})")
-        if not self.supports_telegram:
-            for i, r in enumerate(self.receivers):
-                if r.telegram:
+        minor = int(self.alertmanager_version[2:])
+        for i, r in enumerate(self.receivers):
+            for kind, since in RECEIVER_SINCE.items():
+                if getattr(r, kind) and minor < since:
                     raise ValueError(
-                        f"receivers[{i}].telegram: Telegram's bot_token_file needs "
-                        f"alertmanager_version 0.26 or newer (memwatch never inlines secrets)")
+                        f"receivers[{i}].{kind}: needs alertmanager_version 0.{since} or "
+                        f"newer (set routing.alertmanager_version; memwatch never inlines "
+                        "secrets, and older releases read this one only inline)")
         return self
 
     def repeat(self, severity: Severity) -> float:
         """The cooldown of a severity; one left out of repeat_interval keeps its default."""
         return self.repeat_interval.get(severity, _default_repeat()[severity])
-
-    @property
-    def supports_telegram(self) -> bool:
-        """Telegram's bot_token_file exists from Alertmanager 0.26."""
-        return int(self.alertmanager_version[2:]) >= 26
 
 
 class DashboardsSection(Model):

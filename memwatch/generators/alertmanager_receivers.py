@@ -1,9 +1,13 @@
 """Alertmanager receivers from the spec: every secret is a `*_file` reference, never a value.
 
 Slack `api_url_file`, email `auth_password_file`, PagerDuty `routing_key_file`, Telegram
-`bot_token_file` (Alertmanager 0.26+, the spec refuses it below) and webhooks authenticated
-with `http_config.authorization.credentials_file` (a bearer token read from a file; the
-webhook URL itself is an internal address, not a secret).
+`bot_token_file` (Alertmanager 0.26+), Microsoft Teams `webhook_url_file` (msteamsv2,
+0.28+), Jira `http_config` basic auth `password_file` or `credentials_file` (0.28+),
+Rocket.Chat `token_file` and `token_id_file` (0.28+), incident.io
+`alert_source_token_file` (0.29+), and webhooks authenticated with
+`http_config.authorization.credentials_file` (a bearer token read from a file; the webhook
+URL itself is an internal address, not a secret). The spec refuses a kind the configured
+`routing.alertmanager_version` does not know (`RECEIVER_SINCE`).
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from memwatch.generators.output import go_duration
 from memwatch.spec_monitoring import (
     CONSOLIDATOR,
     EmailReceiver,
+    IncidentioReceiver,
+    JiraReceiver,
+    MSTeamsV2Receiver,
     PagerDutyReceiver,
     Receiver,
+    RocketchatReceiver,
     RoutingSection,
     SlackReceiver,
     TelegramReceiver,
@@ -30,6 +39,11 @@ SLACK_TEXT = ('{{ range .Alerts }}*{{ .Labels.severity }}* {{ .Annotations.summa
               '{{ .Annotations.description }}\n'
               '{{ with .Annotations.runbook_url }}<{{ . }}|runbook>{{ end }}\n'
               '{{ end }}')
+# Markdown (Teams, Rocket.Chat, Jira's description): the runbook as a link of its own.
+MARKDOWN_TEXT = ('{{ range .Alerts }}**{{ .Labels.severity }}** {{ .Annotations.summary }}\n\n'
+                 '{{ .Annotations.description }}'
+                 '{{ with .Annotations.runbook_url }} [runbook]({{ . }}){{ end }}\n\n'
+                 '{{ end }}')
 PAGERDUTY_SEVERITY = ('{{ if .CommonLabels.severity }}{{ .CommonLabels.severity }}'
                       '{{ else }}error{{ end }}')
 
@@ -76,6 +90,50 @@ def pagerduty(c: PagerDutyReceiver) -> dict[str, Any]:
             "severity": PAGERDUTY_SEVERITY}
 
 
+def msteamsv2(c: MSTeamsV2Receiver) -> dict[str, Any]:
+    return {"send_resolved": c.send_resolved, "webhook_url_file": str(c.webhook_url_file),
+            "title": SLACK_TITLE, "text": MARKDOWN_TEXT}
+
+
+def jira(c: JiraReceiver) -> dict[str, Any]:
+    auth: dict[str, Any] = (
+        {"basic_auth": {"username": c.username, "password_file": str(c.password_file)}}
+        if c.password_file is not None else
+        {"authorization": {"type": "Bearer", "credentials_file": str(c.bearer_token_file)}})
+    out: dict[str, Any] = {"send_resolved": c.send_resolved, "http_config": auth,
+                           "api_url": c.api_url, "project": c.project,
+                           "issue_type": c.issue_type, "summary": SLACK_TITLE,
+                           "description": MARKDOWN_TEXT}
+    optional = {"priority": c.priority, "resolve_transition": c.resolve_transition,
+                "reopen_transition": c.reopen_transition,
+                "wont_fix_resolution": c.wont_fix_resolution,
+                "reopen_duration": None if c.reopen_duration is None
+                else go_duration(c.reopen_duration)}
+    out.update((k, v) for k, v in optional.items() if v is not None)
+    if c.labels:
+        out["labels"] = list(c.labels)
+    return out
+
+
+def rocketchat(c: RocketchatReceiver) -> dict[str, Any]:
+    out: dict[str, Any] = {"send_resolved": c.send_resolved,
+                           "token_id_file": str(c.token_id_file),
+                           "token_file": str(c.token_file)}
+    if c.api_url is not None:
+        out["api_url"] = c.api_url
+    if c.channel is not None:
+        out["channel"] = c.channel
+    out["title"] = SLACK_TITLE
+    out["text"] = MARKDOWN_TEXT
+    return out
+
+
+def incidentio(c: IncidentioReceiver) -> dict[str, Any]:
+    return {"send_resolved": c.send_resolved, "url": c.url,
+            "alert_source_token_file": str(c.alert_source_token_file),
+            "max_alerts": c.max_alerts}
+
+
 def receiver(r: Receiver) -> dict[str, Any]:
     out: dict[str, Any] = {"name": r.name}
     kinds: tuple[tuple[str, list[dict[str, Any]]], ...] = (
@@ -84,6 +142,10 @@ def receiver(r: Receiver) -> dict[str, Any]:
         ("telegram_configs", [telegram(c) for c in r.telegram]),
         ("webhook_configs", [webhook(c) for c in r.webhook]),
         ("pagerduty_configs", [pagerduty(c) for c in r.pagerduty]),
+        ("msteamsv2_configs", [msteamsv2(c) for c in r.msteamsv2]),
+        ("jira_configs", [jira(c) for c in r.jira]),
+        ("rocketchat_configs", [rocketchat(c) for c in r.rocketchat]),
+        ("incidentio_configs", [incidentio(c) for c in r.incidentio]),
     )
     out.update((key, configs) for key, configs in kinds if configs)
     return out

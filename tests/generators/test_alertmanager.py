@@ -407,8 +407,7 @@ routing:
     - name: tg
       telegram:
         - {bot_token_file: /run/secrets/tg, chat_id: 42}
-""", ":8: routing.receivers[0].telegram: Telegram's bot_token_file needs "
-     "alertmanager_version 0.26 or newer"),
+""", ":8: routing.receivers[0].telegram: needs alertmanager_version 0.26 or newer"),
     ("consolidator name taken", """\
 routing:
   receivers:
