@@ -348,6 +348,15 @@ class PrometheusSection(Model):
     alertmanagers: tuple[str, ...] = ("127.0.0.1:9093",)
     node_exporter_targets: tuple[str, ...] = ()
     extra_scrape_configs: tuple[dict[str, Any], ...] = ()
+    external_labels: dict[LabelName, str] = Field(
+        default_factory=dict, description="Added to every series and alert this Prometheus "
+                                          "sends out (remote write, federation, alerts).")
+    replica_label: LabelName | None = Field(
+        None, description="An HA pair: this external label names the replica, from the "
+                          "environment variable replica_env of each server, and is dropped "
+                          "from the alerts both send, so Alertmanager sees one alert.")
+    replica_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = \
+        "PROMETHEUS_REPLICA"
 
     @model_validator(mode="after")
     def _valid_for_prometheus(self) -> PrometheusSection:

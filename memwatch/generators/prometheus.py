@@ -92,10 +92,20 @@ def config(spec: Spec) -> dict[str, Any]:
                             "evaluation_interval": go_duration(p.evaluation_interval)}
     if p.scrape_timeout is not None:
         glob["scrape_timeout"] = go_duration(p.scrape_timeout)
+    labels = dict(p.external_labels)
+    if p.replica_label:
+        # expanded from each server's environment (Prometheus 2.x:
+        # --enable-feature=expand-external-labels; 3.x always does)
+        labels[p.replica_label] = f"${{{p.replica_env}}}"
+    if labels:
+        glob["external_labels"] = labels
     out: dict[str, Any] = {"global": glob, "rule_files": [f"../{f}" for f in RULE_FILES]}
     if p.alertmanagers:
         out["alerting"] = {"alertmanagers": [{"static_configs": [
             {"targets": list(p.alertmanagers)}]}]}
+        if p.replica_label:  # the pair's two copies of an alert become one
+            out["alerting"]["alert_relabel_configs"] = [
+                {"action": "labeldrop", "regex": p.replica_label}]
     out["scrape_configs"] = scrape_configs(spec)
     return out
 
