@@ -221,17 +221,27 @@ class PostgresBackend(Backend):
 
     @staticmethod
     def relation(cur: psycopg.Cursor[Any], schema: str, table: str) -> Relation | None:
+        """The table's catalog entry and statistics, summed over its leaf partitions: a
+        partitioned table's own entry has no pages, bytes or statistics (its rows live in
+        the partitions), and a plain table is its own one leaf."""
         # the pg_stat_get_* functions behind pg_stat_user_tables, without its joins
         cur.execute(
-            "SELECT c.oid, c.reltuples, c.relpages, pg_relation_size(c.oid), "
-            "pg_total_relation_size(c.oid), current_setting('block_size')::int, "
-            "pg_stat_get_live_tuples(c.oid), pg_stat_get_tuples_inserted(c.oid), "
-            "pg_stat_get_tuples_deleted(c.oid), pg_is_in_recovery(), "
-            "coalesce(pg_relation_filenode(c.oid), 0), "
+            "SELECT c.oid, CASE WHEN bool_or(l.reltuples < 0) THEN -1 "
+            "ELSE sum(l.reltuples) END, sum(l.relpages)::int, "
+            "sum(pg_relation_size(l.oid))::bigint, "
+            "sum(pg_total_relation_size(l.oid))::bigint, "
+            "current_setting('block_size')::int, "
+            "sum(pg_stat_get_live_tuples(l.oid))::bigint, "
+            "sum(pg_stat_get_tuples_inserted(l.oid))::bigint, "
+            "sum(pg_stat_get_tuples_deleted(l.oid))::bigint, pg_is_in_recovery(), "
+            "coalesce(sum(pg_relation_filenode(l.oid)::bigint), 0)::bigint, "
             "current_setting('max_parallel_workers_per_gather')::int, "
             "current_setting('server_version_num')::int "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+            "CROSS JOIN LATERAL pg_partition_tree(c.oid) t "
+            "JOIN pg_class l ON l.oid = t.relid AND t.isleaf "
+            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p') "
+            "GROUP BY c.oid",
             (schema, table))
         row = cur.fetchone()
         return None if row is None else Relation(*row)
