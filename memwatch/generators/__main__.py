@@ -1,5 +1,5 @@
 """`python -m memwatch.generators` runs gen-monitoring."""
 
-from memwatch.generators.cli import main
+from memwatch.optional import gen_monitoring as main
 
 main()
