@@ -238,8 +238,10 @@ class PostgresBackend(Backend):
             "current_setting('max_parallel_workers_per_gather')::int, "
             "current_setting('server_version_num')::int "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "CROSS JOIN LATERAL pg_partition_tree(c.oid) t "
-            "JOIN pg_class l ON l.oid = t.relid AND t.isleaf "
+            # a plain table's pg_partition_tree is empty (a partition's holds itself)
+            "CROSS JOIN LATERAL (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf "
+            "UNION SELECT c.oid WHERE c.relkind = 'r') t "
+            "JOIN pg_class l ON l.oid = t.relid "
             "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p') "
             "GROUP BY c.oid",
             (schema, table))
