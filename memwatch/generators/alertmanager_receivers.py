@@ -55,13 +55,16 @@ def _bearer(token_file: Path | None) -> dict[str, Any]:
                                               "credentials_file": str(token_file)}}}
 
 
+def _chat(out: dict[str, Any], channel: str | None, text: str) -> dict[str, Any]:
+    """A chat message: the channel when one is named, the title and the text."""
+    if channel is not None:
+        out["channel"] = channel
+    return {**out, "title": SLACK_TITLE, "text": text}
+
+
 def slack(c: SlackReceiver) -> dict[str, Any]:
-    out: dict[str, Any] = {"send_resolved": c.send_resolved, "api_url_file": str(c.api_url_file)}
-    if c.channel is not None:
-        out["channel"] = c.channel
-    out["title"] = SLACK_TITLE
-    out["text"] = SLACK_TEXT
-    return out
+    return _chat({"send_resolved": c.send_resolved, "api_url_file": str(c.api_url_file)},
+                 c.channel, SLACK_TEXT)
 
 
 def email(c: EmailReceiver) -> dict[str, Any]:
@@ -121,11 +124,7 @@ def rocketchat(c: RocketchatReceiver) -> dict[str, Any]:
                            "token_file": str(c.token_file)}
     if c.api_url is not None:
         out["api_url"] = c.api_url
-    if c.channel is not None:
-        out["channel"] = c.channel
-    out["title"] = SLACK_TITLE
-    out["text"] = MARKDOWN_TEXT
-    return out
+    return _chat(out, c.channel, MARKDOWN_TEXT)
 
 
 def incidentio(c: IncidentioReceiver) -> dict[str, Any]:
