@@ -15,6 +15,7 @@ import psycopg
 
 from memwatch import metrics as m
 from memwatch.exporters.base import Observation, cap_namespaces
+from memwatch.exporters.missing import MissingTable
 from memwatch.exporters.pg_newest import (
     SNAPSHOT_XMIN,
     WRITTEN_SINCE,
@@ -47,6 +48,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         self.store = store
         self.table = f"{ident(store.schema_)}.{ident(store.table)}"
         self.newest = NewestTracker(self.table, store.name)
+        self.missing = MissingTable(store.name, f"{store.schema_}.{store.table}")
         self.auto_estimating = False
 
     def count_exact(self, cur: psycopg.Cursor[Any]) -> float:
@@ -58,6 +60,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         s = self.store
         rel = self.relation(cur, s.schema_, s.table)
         estimating = self._estimating(rel)
+        self.missing.seen(rel is not None)
         if rel is None:  # mem0 creates the table lazily and reset() drops it: zero memories
             obs = Observation(memories=0.0, namespaces={}, size_bytes=0.0)
             obs.add(m.TABLE_EXISTS.name, 0)
