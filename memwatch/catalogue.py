@@ -66,7 +66,10 @@ CATALOGUE: tuple[AlertDef, ...] = (
                       "check who ran it and restore that namespace from backup."),
     AlertDef("MemoryDatabaseDown", "critical", 60, "database",
              "Memory store {store} is unreachable",
-             solution="Check the database process, network, credentials and disk."),
+             solution="Run `memwatch doctor --spec SPEC --store STORE` as the exporter's user: it "
+                      "names the cause (unreachable, authentication, the table, a grant lost "
+                      "to a table recreation, SQLite side files). Then the database process, "
+                      "network, credentials and disk."),
     AlertDef("MemoryCountBelowBaseline", "info", 600, "memory-store",
              "Memory store {store} is below its baseline",
              solution="The store holds fewer memories than expected; check recent deletes."),
@@ -176,7 +179,9 @@ CATALOGUE: tuple[AlertDef, ...] = (
              solution="Restart the exporter; check its logs."),
     AlertDef("MemwatchCollectionsFailing", "warning", 600, "exporter",
              "Collections from {store} keep failing", threshold=3, window_seconds=900,
-             solution="See memwatch_collection_errors_total's reason label.", unit="count"),
+             solution="See memwatch_collection_errors_total's reason label; `memwatch doctor "
+                      "--spec SPEC --store STORE` finds a cause that comes and goes.",
+             unit="count"),
     AlertDef("HostMemoryUsageHigh", "warning", 300, "host",
              "Host {instance} memory usage above {threshold_pct}",
              solution="Find the process that grew; restart or scale out."),

@@ -235,11 +235,24 @@ def test_every_stateful_service_keeps_its_state_on_a_named_volume(
     assert used == set(compose["volumes"])
 
 
+# SQLite WAL directories: writable, for the -shm a reader needs while no writer has the
+# database open, and only by an exporter that runs as the store's owner (one of another
+# user would leave a -shm that blocks the writer).
+WAL_DIRS = {("exporter-openclaw", "/data/openclaw"),
+            ("exporter-openclaw-core", "/data/openclaw-agent")}
+OWNER = "${OPENCLAW_UID:-1000}:${OPENCLAW_GID:-1000}"
+
+
 def test_stores_are_mounted_read_only_and_configs_too(compose: dict[str, Any],
                                                       spec: Spec) -> None:
     for name, service in compose["services"].items():
-        for source, _target, mode in mounts(service):
-            if is_bind(source):
+        for source, target, mode in mounts(service):
+            if not is_bind(source):
+                continue
+            if (name, target) in WAL_DIRS:
+                assert "ro" not in mode.split(","), f"{name}: {target} needs its -shm"
+                assert service.get("user") == OWNER, f"{name}: not the store's owner"
+            else:
                 assert "ro" in mode.split(","), f"{name}: {source} is mounted writable"
     openclaw = spec.store("openclaw")
     assert isinstance(openclaw, OpenclawMemStore)
