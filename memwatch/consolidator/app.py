@@ -30,9 +30,11 @@ from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.models import (
     AlertModel,
+    AllTrends,
     ArchivedSeriesModel,
     DailyModel,
     Health,
+    Historical,
     KnowledgeExport,
     KnowledgeQuery,
     KnowledgeResults,
@@ -104,10 +106,12 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                bearer_token: str | None = None,
                metrics: ConsolidatorMetrics | None = None,
                knowledge: KnowledgeBase | None = None,
-               responder: Responder | None = None) -> FastAPI:
+               responder: Responder | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+    """`clock`: "now" for the page and the historical answer (tests set it)."""
     m = metrics or ConsolidatorMetrics()
     kb = knowledge or KnowledgeBase()
-    views, watch = Views(repo, kb), StorageWatch(repo)
+    views, watch = Views(repo, kb, clock=clock), StorageWatch(repo)
     deliveries = IngestQueue(repo.ingest_batch)
 
     @contextlib.asynccontextmanager
@@ -294,9 +298,13 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
                            for g in repo.alert_archive()])
 
     @app.get("/", response_class=HTMLResponse)
-    async def page(days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
-        """Each store's daily trend as an SVG chart, alert days marked; the knowledge base."""
-        return HTMLResponse(await views.page(days))
+    async def page(days: Annotated[int, Query(ge=1, le=366)] = 30,
+                   refresh: Annotated[int, Query(ge=0, le=3600)] = 30) -> HTMLResponse:
+        """What is firing now and since when, what was resolved in the last 24 hours; each
+        store's memory count over the last `days` days (today so far included), the days
+        in alert shaded; the knowledge base with its runbooks; links to the daily reports
+        and the API. Reloads itself every `refresh` seconds (0: never)."""
+        return HTMLResponse(await views.page(days, refresh))
 
     @app.get("/api/reports/{day}", response_class=PlainTextResponse,
              responses={200: {"content": {"text/markdown": {}}}, 404: problem})
@@ -313,12 +321,21 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
         """Every automated response run and its outcome, oldest first."""
         return [ResponseRunModel(**vars(r)) for r in repo.responses()]
 
-    @app.get("/api/trends", response_model=Trends)
-    async def trends(store: str, days: Annotated[int, Query(ge=1, le=3660)] = 30
-                     ) -> Response:
+    @app.get("/api/trends", response_model=Trends | AllTrends)
+    async def trends(store: str | None = None,
+                     days: Annotated[int, Query(ge=1, le=3660)] = 30) -> Response:
         """A store's consolidated days, oldest first: alerts fired by severity and the
-        seconds spent in alert (the last `days` consolidated days)."""
+        seconds spent in alert (the last `days` consolidated days); without `store`, every
+        store's (`{"stores": [...]}`)."""
         return Response(await views.trends(store, days), media_type="application/json")
+
+    @app.get("/api/persistence/historical", response_model=Historical)
+    async def persistence_historical(days: Annotated[int, Query(ge=1, le=3660)] = 30
+                                     ) -> Response:
+        """Per store and day of the last `days` days (today so far included, `partial`):
+        the memory counts from the snapshots and the alerts (fired by severity, time in
+        alert, alert names). The route of the orchestrator API the consolidator replaces."""
+        return Response(await views.historical(days), media_type="application/json")
 
     async def health_endpoint(request: Request) -> Response:
         return await health()

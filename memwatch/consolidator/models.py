@@ -165,3 +165,58 @@ class ResponseRunModel(BaseModel):
     at: str
     outcome: str
     detail: str
+
+
+class AllTrends(BaseModel):
+    """GET /api/trends without `store`: every store's, by name."""
+
+    stores: list[Trends]
+
+
+class HistoricalCounts(BaseModel):
+    """The store's memory count that day, from its snapshots (null without one)."""
+
+    min: float | None
+    max: float | None
+    mean: float | None
+    last: float | None
+    net_change: float | None = Field(description="the day's last count minus its first")
+    largest_drop: float | None = Field(
+        description="the largest fall between consecutive snapshots (>= 0)")
+    uptime_ratio: float | None = Field(description="snapshots with memwatch_up 1, a share")
+    snapshots: int
+    gaps: int = Field(description="snapshots Prometheus could not answer")
+
+
+class HistoricalAlerts(BaseModel):
+    fired: dict[str, int] = Field(description="occurrences that started that day, by severity")
+    fired_total: int
+    seconds_in_alert: float = Field(
+        description="time with at least one alert firing on the store (overlaps once)")
+    alertnames: list[str] = Field(description="the alerts that started that day")
+
+
+class HistoricalDay(BaseModel):
+    day: str = Field(description="YYYY-MM-DD, UTC")
+    partial: bool = Field(
+        description="not consolidated yet (today, or yesterday before the consolidation "
+                    "hour): counted up to generated_at from the recent alerts")
+    counts: HistoricalCounts
+    alerts: HistoricalAlerts
+
+
+class HistoricalStore(BaseModel):
+    store: str
+    days: list[HistoricalDay] = Field(description="oldest first; days without data left out")
+
+
+class Historical(BaseModel):
+    """GET /api/persistence/historical: per store and day, memory counts and alerts (the
+    route of the orchestrator API the consolidator replaces)."""
+
+    generated_at: str
+    days: int
+    first_day: str
+    last_day: str
+    last_consolidated_day: str | None
+    stores: list[HistoricalStore]

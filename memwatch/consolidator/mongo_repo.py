@@ -32,6 +32,7 @@ import pymongo
 from bson import ObjectId
 from pymongo import (
     ASCENDING,
+    DESCENDING,
     DeleteMany,
     InsertOne,
     ReplaceOne,
@@ -52,6 +53,7 @@ from memwatch.consolidator.repository import (
     AlertRecord,
     IngestResult,
     LateDays,
+    RecentAlerts,
     SharedRevision,
     duration_us,
     fold,
@@ -118,6 +120,8 @@ class MongoRepository:
         self._archive.create_index([("alertname", ASCENDING), ("store", ASCENDING),
                                     ("labels", ASCENDING)], unique=True, name="series")
         self._alerts.create_index([("prune_batch", ASCENDING)], name="prune_batch")
+        self._alerts.create_index([("resolved_at", ASCENDING), ("starts_at", ASCENDING)],
+                                  name="resolved")
         self._meta = self._db["consolidator_meta"]
         self._meta.create_index([("key", ASCENDING)], unique=True, name="key")
         with contextlib.suppress(DuplicateKeyError):  # another consolidator made it first
@@ -264,6 +268,22 @@ class MongoRepository:
     def count_alerts(self) -> int:
         return int(self._alerts.count_documents({}))
 
+    def recent_alerts(self, since: str, limit: int) -> RecentAlerts:
+        """Four reads on the (resolved_at, starts_at) index."""
+        firing = self._alerts.find({"resolved_at": None}, {"_id": 0}).sort(
+            [("starts_at", DESCENDING), ("fingerprint", DESCENDING)]).limit(limit)
+        recent = {"resolved_at": {"$gte": since}}
+        resolved = self._alerts.find(recent, {"_id": 0}).sort(
+            [("resolved_at", DESCENDING), ("fingerprint", DESCENDING)]).limit(limit)
+        stores = self._alerts.aggregate([
+            {"$match": {"resolved_at": None}},
+            {"$group": {"_id": "$store", "n": {"$sum": 1}, "first": {"$min": "$starts_at"}}}])
+        return RecentAlerts(firing=[self._record(d) for d in firing],
+                            resolved=[self._record(d) for d in resolved],
+                            firing_stores={str(d["_id"]): (int(d["n"]), str(d["first"]))
+                                           for d in stores},
+                            resolved_total=int(self._alerts.count_documents(recent)))
+
     def alert_series(self) -> list[AlertAggregate]:
         """Summed by the server (no aggregate is kept up to date here: without a
         transaction it could drift from the alerts after a partial write)."""
@@ -329,8 +349,11 @@ class MongoRepository:
         with self._lock:
             self._snaps.bulk_write(ops, ordered=True)
 
-    def snapshots(self, store: str | None = None) -> list[Snapshot]:
+    def snapshots(self, store: str | None = None, since: str | None = None
+                  ) -> list[Snapshot]:
         query: Doc = {} if store is None else {"store": store}
+        if since is not None:
+            query["at"] = {"$gte": since}
         docs = self._snaps.find(query, {"_id": 0}).sort([("at", ASCENDING),
                                                         ("store", ASCENDING)])
         return [Snapshot(**{c: d[c] for c in _SNAP if c in d}) for d in docs]

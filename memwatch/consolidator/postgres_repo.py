@@ -22,6 +22,7 @@ from memwatch.consolidator.repository import (
     AlertRecord,
     IngestResult,
     LateDays,
+    RecentAlerts,
     SharedRevision,
     series_from_stats,
 )
@@ -58,6 +59,8 @@ CREATE TABLE IF NOT EXISTS consolidator_alerts (
 );
 CREATE INDEX IF NOT EXISTS consolidator_alerts_name_store
     ON consolidator_alerts (alertname, store, starts_at);
+CREATE INDEX IF NOT EXISTS consolidator_alerts_resolved
+    ON consolidator_alerts (resolved_at, starts_at);
 CREATE TABLE IF NOT EXISTS consolidator_daily (
     store TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -190,6 +193,10 @@ class PostgresRepository:
             "SELECT count(*) FROM consolidator_alerts").fetchone())
         return int(row[0]) if row else 0
 
+    def recent_alerts(self, since: str, limit: int) -> RecentAlerts:
+        return self._run(lambda c: sql_shared.recent_alerts(self._q(c), POSTGRES, TABLES,
+                                                            since, limit))
+
     def alert_series(self) -> list[AlertAggregate]:
         rows = self._run(lambda c: sql_shared.select_series(self._q(c), POSTGRES, TABLES.stats))
         return series_from_stats(rows)
@@ -231,11 +238,15 @@ class PostgresRepository:
                     f"{updates}", [tuple(getattr(r, c) for c in _SNAP) for r in rows])
         self._run(work)
 
-    def snapshots(self, store: str | None = None) -> list[Snapshot]:
+    def snapshots(self, store: str | None = None, since: str | None = None
+                  ) -> list[Snapshot]:
         sql = f"SELECT {', '.join(_SNAP)} FROM consolidator_snapshots"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = %s"
+        if since is not None:
+            sql += (" AND" if args else " WHERE") + " at >= %s"
+            args.append(since)
         rows = self._run(lambda c: c.execute(sql + " ORDER BY at, store", args).fetchall())
         return [Snapshot(*r) for r in rows]
 

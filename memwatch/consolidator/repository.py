@@ -262,6 +262,21 @@ def series_from_stats(rows: Iterable[Sequence[Any]]) -> list[AlertAggregate]:
     return [out[k] for k in sorted(out)]
 
 
+@dataclass(frozen=True)
+class RecentAlerts:
+    """What is wrong now: the page's and the historical API's view of the recent alerts,
+    read through an index on resolved_at (the cost follows `limit`, not the history)."""
+
+    firing: list[AlertRecord]  # unresolved, newest start first, at most `limit`
+    resolved: list[AlertRecord]  # resolved at or after `since`, newest resolution first
+    firing_stores: dict[str, tuple[int, str]]  # per store: alerts firing, the oldest start
+    resolved_total: int  # every alert resolved at or after `since`
+
+    @property
+    def firing_total(self) -> int:
+        return sum(n for n, _ in self.firing_stores.values())
+
+
 REVISION_POLL_SECONDS = 0.1
 
 
@@ -328,6 +343,13 @@ class Repository(Protocol):
 
     def count_alerts(self) -> int: ...
 
+    def recent_alerts(self, since: str, limit: int) -> RecentAlerts:
+        """The alerts still firing (newest start first) and those resolved at or after
+        `since` (ISO; newest resolution first), at most `limit` of each, with the firing
+        ones counted per store (and their oldest start) and the resolved ones counted:
+        bounded reads through an index on (resolved_at, starts_at)."""
+        ...
+
     def alert_series(self) -> list[AlertAggregate]:
         """The stored alerts (not the archive) as one aggregate per alert series, sorted by
         series: what `fold(self.alerts())` gives, read from aggregates kept up to date at
@@ -361,7 +383,10 @@ class Repository(Protocol):
         """Insert (or replace, by store + at) snapshot rows, gaps included."""
         ...
 
-    def snapshots(self, store: str | None = None) -> list[Snapshot]: ...
+    def snapshots(self, store: str | None = None, since: str | None = None
+                  ) -> list[Snapshot]:
+        """Oldest first; only those taken at or after `since` (ISO) when given."""
+        ...
 
     def ping(self) -> bool: ...
 

@@ -20,6 +20,7 @@ from memwatch.consolidator.repository import (
     AlertRecord,
     IngestResult,
     LateDays,
+    RecentAlerts,
     StatsDelta,
     StatsKey,
     fold,
@@ -77,6 +78,22 @@ def alert_from_row(r: Sequence[Any]) -> AlertRecord:
         fingerprint=r[0], starts_at=r[1], alertname=r[2], store=r[3], severity=r[4],
         labels=json.loads(r[5]), annotations=json.loads(r[6]), generator_url=r[7],
         received_at=r[8], resolved_at=r[9])
+
+
+def recent_alerts(q: Query, d: Dialect, t: Tables, since: str, limit: int) -> RecentAlerts:
+    """Repository.recent_alerts: four reads on the (resolved_at, starts_at) index."""
+    cols, ph = ", ".join(ALERT_COLUMNS), d.ph
+    firing = q(f"SELECT {cols} FROM {t.alerts} WHERE resolved_at IS NULL "
+               f"ORDER BY starts_at DESC, fingerprint DESC LIMIT {ph}", [limit])
+    resolved = q(f"SELECT {cols} FROM {t.alerts} WHERE resolved_at >= {ph} "
+                 f"ORDER BY resolved_at DESC, fingerprint DESC LIMIT {ph}", [since, limit])
+    stores = q(f"SELECT store, count(*), min(starts_at) FROM {t.alerts} "
+               "WHERE resolved_at IS NULL GROUP BY store", [])
+    [(total,)] = q(f"SELECT count(*) FROM {t.alerts} WHERE resolved_at >= {ph}", [since])
+    return RecentAlerts(firing=[alert_from_row(r) for r in firing],
+                        resolved=[alert_from_row(r) for r in resolved],
+                        firing_stores={str(s): (int(n), str(first)) for s, n, first in stores},
+                        resolved_total=int(total))
 
 
 # -- ingest ------------------------------------------------------------------------------

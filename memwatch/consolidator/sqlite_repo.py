@@ -17,6 +17,7 @@ from memwatch.consolidator.repository import (
     AlertRecord,
     IngestResult,
     LateDays,
+    RecentAlerts,
     series_from_stats,
 )
 from memwatch.consolidator.responses import ResponseRun
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS alerts_name_store ON alerts (alertname, store, starts_at);
+CREATE INDEX IF NOT EXISTS alerts_resolved ON alerts (resolved_at, starts_at);
 CREATE TABLE IF NOT EXISTS daily (
     store TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -152,6 +154,10 @@ class SqliteRepository:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
+    def recent_alerts(self, since: str, limit: int) -> RecentAlerts:
+        with self._lock:
+            return sql_shared.recent_alerts(self._read_q, SQLITE, TABLES, since, limit)
+
     def alert_series(self) -> list[AlertAggregate]:
         with self._lock:
             rows = sql_shared.select_series(
@@ -197,11 +203,15 @@ class SqliteRepository:
                 raise
             self._db.execute("COMMIT")
 
-    def snapshots(self, store: str | None = None) -> list[Snapshot]:
+    def snapshots(self, store: str | None = None, since: str | None = None
+                  ) -> list[Snapshot]:
         sql = f"SELECT {', '.join(_SNAP)} FROM snapshots"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = ?"
+        if since is not None:
+            sql += (" AND" if args else " WHERE") + " at >= ?"
+            args.append(since)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY at, store", args).fetchall()
         return [Snapshot(*r) for r in rows]

@@ -54,7 +54,10 @@ CASES: list[tuple[str, str, bytes | None, dict[str, str], int]] = [
     ("GET", "/api/knowledge/summary", None, {}, 200),
     ("GET", "/api/knowledge/export", None, {}, 200),
     ("GET", "/api/trends?store=main&days=5", None, {}, 200),
-    ("GET", "/api/trends?days=5", None, {}, 422),
+    ("GET", "/api/trends?days=5", None, {}, 200),  # every store's
+    ("GET", "/api/trends?days=0", None, {}, 422),
+    ("GET", "/api/persistence/historical?days=5", None, {}, 200),
+    ("GET", "/api/persistence/historical?days=0", None, {}, 422),
 ]
 
 
