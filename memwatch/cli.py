@@ -180,7 +180,8 @@ def demo(once: bool, workdir: Path | None, listen: str) -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info")
 def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level: str) -> None:
-    """Receive Alertmanager webhooks and keep the alert history (stops on SIGTERM)."""
+    """Receive Alertmanager webhooks and keep the alert history (stops on SIGTERM; SIGHUP
+    reloads the bearer token and the schedulers' settings)."""
     from memwatch import logs
     from memwatch.consolidator.serve import serve as serve_consolidator
     from memwatch.errors import SecretError
@@ -189,7 +190,7 @@ def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level:
     spec = load_or_exit(spec_path)
     address = listen or spec.consolidator.listen
     try:
-        serve_consolidator(spec, address, Path.cwd())
+        serve_consolidator(spec, address, Path.cwd(), spec_path)
     except SecretError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_SPEC)

@@ -103,12 +103,13 @@ class HotPaths:
 
 
 def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
-               bearer_token: str | None = None,
+               bearer_token: str | Callable[[], str | None] | None = None,
                metrics: ConsolidatorMetrics | None = None,
                knowledge: KnowledgeBase | None = None,
                responder: Responder | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
-    """`clock`: "now" for the page and the historical answer (tests set it)."""
+    """`clock`: "now" for the page and the historical answer (tests set it);
+    `bearer_token`: the token, or what reads the current one (a reload swaps it)."""
     m = metrics or ConsolidatorMetrics()
     kb = knowledge or KnowledgeBase()
     views, watch = Views(repo, kb, clock=clock), StorageWatch(repo)
@@ -127,13 +128,16 @@ def create_app(repo: Repository, *, max_body_bytes: int = 1024 * 1024,
     app.state.metrics = m
     problem = {"model": Problem}
 
+    current_token = bearer_token if callable(bearer_token) else lambda: bearer_token
+
     def check_token(request: Request) -> None:
-        if bearer_token is None:
+        expected = current_token()
+        if expected is None:
             return
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), bearer_token.encode()):
+                token.strip().encode(), expected.encode()):
             raise Rejected(401, "unauthorized", "a valid bearer token is required")
 
     async def read_body(request: Request) -> bytes:

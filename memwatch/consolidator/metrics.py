@@ -44,6 +44,15 @@ class ConsolidatorMetrics:
             "memwatch_consolidator_responses", "Automated responses, by response and outcome "
             "(ok, failed, timeout, cooldown, capped).", ["response", "outcome"],
             registry=self.registry)
+        self.reload_successful = Gauge(
+            "memwatch_consolidator_config_last_reload_successful",
+            "1 if the last reload of the spec (SIGHUP) succeeded or none was tried, 0 if it "
+            "failed and the previous settings are running.", registry=self.registry)
+        self.reload_successful.set(1)
+        self.reload_success_time = Gauge(
+            "memwatch_consolidator_config_last_reload_success_timestamp_seconds",
+            "Unix time the running settings were loaded (at start or by a reload).",
+            registry=self.registry)
         Gauge("memwatch_consolidator_build_info", "Always 1.", ["version"],
               registry=self.registry).labels(__version__).set(1)
         for reason in REJECT_REASONS:  # every reason visible from the start, at 0

@@ -16,6 +16,7 @@ import uvicorn
 from memwatch.consolidator.app import create_app
 from memwatch.consolidator.knowledge import KnowledgeBase
 from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.reload import BearerToken, ConsolidatorReloader, read_token
 from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.responses import Responder
 from memwatch.consolidator.scheduler import DailyScheduler, SnapshotScheduler
@@ -87,15 +88,30 @@ class _NoColor(logging.Filter):
         return True
 
 
-def serve(spec: Spec, address: str, base: Path) -> None:
+def _on_signals(server: uvicorn.Server, reloader: ConsolidatorReloader | None) -> None:
+    """SIGTERM and SIGINT stop the server; SIGHUP reloads the spec section (off the
+    handler: the reload reads files while requests go on)."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        server.should_exit = True
+
+    def hangup(signum: int, frame: FrameType | None) -> None:
+        if reloader is not None:
+            threading.Thread(target=reloader.reload, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, hangup)
+
+
+def serve(spec: Spec, address: str, base: Path, spec_path: Path | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the storage.
 
     uvicorn runs in a worker thread so that the signal handlers are ours: uvicorn's own
     re-raise the signal after shutdown, which would end the process before the storage is
     closed and with a signal status instead of 0."""
     section = spec.consolidator
-    token = resolve(None, section.bearer_token_file, "consolidator.bearer_token_file") \
-        if section.bearer_token_file else None
+    token = BearerToken(read_token(section))
     sock = bind(address)
     repo = open_repository(section, base)
     logging.getLogger("uvicorn.error").addFilter(_NoColor())
@@ -113,18 +129,13 @@ def serve(spec: Spec, address: str, base: Path) -> None:
         daily = DailyScheduler(repo, [s.name for s in spec.stores],
                                section.consolidation_hour_utc, metrics, reports=reports,
                                retention_days=section.retention_days)
-        config = server_config(app, timeout_graceful_shutdown=10, backlog=2048)
-        server = uvicorn.Server(config)
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            log.info("stopping", extra={"signal": signal.Signals(signum).name})
-            server.should_exit = True
-
+        server = uvicorn.Server(server_config(app, timeout_graceful_shutdown=10,
+                                             backlog=2048))
         snapshots = SnapshotScheduler(
             repo, section.prometheus_url, [s.name for s in spec.stores],
             section.snapshot_interval, metrics) if section.prometheus_url else None
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        _on_signals(server, None if spec_path is None else ConsolidatorReloader(
+            spec_path, spec, token, daily, snapshots, metrics))
         host, port = sock.getsockname()[:2]
         log.info("listening", extra={"address": f"http://{host}:{port}/webhook/alerts"})
         worker = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
