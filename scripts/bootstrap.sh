@@ -49,6 +49,31 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# --- SecantusDB: the tests' second MongoDB-wire server ------------------------------
+# PyPI secantusdb (pinned with its dependencies in tools/secantus/requirements.txt), a
+# MongoDB-wire server over WiredTiger with users, roles and maxTimeMS; the MongoDB tests run
+# on it and on the emulator (tests/mongodb/servers.py). Its own venv, tools/secantus/.venv,
+# never memwatch's: it is GPL-2.0, a test-time server only and no dependency of memwatch, and
+# it pulls in numpy and shapely, which memwatch does not need. Reinstalled only when the
+# requirements file changes.
+SECANTUS="$ROOT/tools/secantus"
+stamp="$SECANTUS/.venv/.memwatch-installed"
+want="$(sha256sum < "$SECANTUS/requirements.txt" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$SECANTUS/.venv/bin/secantusd-py" ]
+then
+  say "installing SecantusDB into $SECANTUS/.venv"
+  log="$(mktemp)"
+  if ! { rm -rf "$SECANTUS/.venv" && "$PYTHON" -m venv "$SECANTUS/.venv" &&
+         "$SECANTUS/.venv/bin/python" -m pip install -q --disable-pip-version-check \
+           -r "$SECANTUS/requirements.txt"; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; say "pip install of SecantusDB failed"; exit 1
+  fi
+  rm -f "$log"
+  [ -x "$SECANTUS/.venv/bin/secantusd-py" ] \
+    || { say "SecantusDB installed no secantusd-py in $SECANTUS/.venv/bin"; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
 # --- npm tools: the MongoDB-wire emulator, Grafana's dashboard schema, OpenClaw ---------
 # Each from its committed lockfile with --ignore-scripts (no install script runs, nothing
 # is downloaded beyond the npm packages), reinstalled only when the lockfile changes.

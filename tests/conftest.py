@@ -1,8 +1,8 @@
 """The real servers every test folder shares, one per session, each started (or built) by
-the first test that needs it: the PostgreSQL 16 + pgvector cluster, the MongoDB-wire server
-(or the real MongoDB of MEMWATCH_TEST_MONGODB_URI), and the memory indexes OpenClaw itself
-builds. Defined here, once, so tests/incidents and tests/consolidator reuse them instead
-of starting their own."""
+the first test that needs it: the PostgreSQL 16 + pgvector cluster, the MongoDB-wire servers
+(the emulator and SecantusDB, one at a time, or the real MongoDB of
+MEMWATCH_TEST_MONGODB_URI), and the memory indexes OpenClaw itself builds. Defined here,
+once, so tests/incidents and tests/consolidator reuse them instead of starting their own."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mongodb.conftest import MongoEnv, start_emulator
-from tests.mongodb.servers import real_uri
+from tests.mongodb.conftest import MongoEnv, kind_named, kinds
 from tests.openclaw_core import openclaw
 from tests.openclaw_core.conftest import DIMS, WORKSPACE, Built
 from tests.openclaw_core.openclaw import EmbeddingStub
@@ -53,22 +52,29 @@ def _cluster_up(request: pytest.FixtureRequest) -> Iterator[None]:
 
 # -- MongoDB ---------------------------------------------------------------------------------
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test using `mongo` runs once per server: the emulator, then SecantusDB (or the
+    real MongoDB of MEMWATCH_TEST_MONGODB_URI only). The parameter is session-scoped, so
+    pytest groups the tests by server: one server runs at a time, and each is stopped (by the
+    fixture below) before the next starts. The consolidator's `make_repo` pairs its
+    storages with the servers itself (tests/consolidator/conftest.py)."""
+    if "mongo" in metafunc.fixturenames and "repo_backend" not in metafunc.fixturenames:
+        names = [k.name for k in kinds()]
+        metafunc.parametrize("mongo", names, ids=names, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def mongo() -> Iterator[MongoEnv]:
-    uri = real_uri()
-    if uri:
-        env = MongoEnv(uri=uri, emulated=False)
-    else:
-        emu = start_emulator()
-        env = MongoEnv(uri=emu.uri, emulated=True, emulator=emu)
+def mongo(request: pytest.FixtureRequest) -> Iterator[MongoEnv]:
+    """The MongoDB server of the test (see pytest_generate_tests), started on first use."""
+    name = getattr(request, "param", None)
+    if name is None:
+        raise pytest.UsageError("`mongo` is parametrized by tests/conftest.py's "
+                                "pytest_generate_tests: request it as a test argument")
+    env = MongoEnv(kind_named(name))
     try:
         yield env
     finally:
-        try:
-            env.cleanup()
-        finally:
-            if env.emulator is not None:
-                env.emulator.close()
+        env.close()
 
 
 # -- OpenClaw's builtin memory ---------------------------------------------------------------

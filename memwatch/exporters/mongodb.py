@@ -46,6 +46,7 @@ from memwatch import secrets
 from memwatch.errors import CollectionError, SecretError
 from memwatch.exporters.base import Backend, Observation, by_label, cap_namespaces
 from memwatch.exporters.files import parse_time
+from memwatch.exporters.missing import MissingTable
 from memwatch.spec import (
     ClawMongoStore,
     Mem0MongoStore,
@@ -284,9 +285,13 @@ class MongoBackend(Backend):
 
     @staticmethod
     def tail_newest(coll: Collection[Doc], fields: tuple[str, ...]) -> float | None:
-        """Newest time among the last TAIL_DOCS documents in natural (insertion) order."""
+        """Newest time among the last TAIL_DOCS documents in natural (insertion) order.
+
+        A reverse collection scan asked for by `hint`, not by a `$natural` sort: MongoDB
+        honours both, SecantusDB only the hint (it returns a `$natural` sort unreversed, so the
+        first documents inserted would be read)."""
         projection = {"_id": 0, **dict.fromkeys(fields, 1)}
-        docs = coll.find({}, projection).sort([("$natural", -1)]).limit(TAIL_DOCS)
+        docs = coll.find({}, projection).hint([("$natural", -1)]).limit(TAIL_DOCS)
         return newest_of(get_path(d, f) for d in docs for f in fields)
 
     def grouped(self, coll: Collection[Doc], key: Any, times: tuple[str, ...], match: Doc,
@@ -378,11 +383,14 @@ class Mem0MongoBackend(MongoBackend):
     def __init__(self, store: Mem0MongoStore) -> None:
         super().__init__(store, store.timeout)
         self.store = store
+        self.missing = MissingTable(store.name, f"{store.database}.{store.collection}",
+                                    "collection")
 
     def query(self, client: MongoClient[Doc]) -> Observation:
         s = self.store
         db = client[s.database]
         exists = bool(db.list_collection_names(filter={"name": s.collection}))
+        self.missing.seen(exists)
         coll = db[s.collection]
         cap = s.max_namespaces
         total, groups, newest, watched = self.counted_groups(

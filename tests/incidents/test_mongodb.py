@@ -1,5 +1,6 @@
-"""MongoDB stores (the MongoDB-wire emulator, or the real server MEMWATCH_TEST_MONGODB_URI
-names): mem0's collection and ClawMongo's, the incidents replayed as on the other stores."""
+"""MongoDB stores (on the MongoDB-wire emulator and on SecantusDB, or only on the real server
+MEMWATCH_TEST_MONGODB_URI names): mem0's collection and ClawMongo's, the incidents replayed as
+on the other stores."""
 
 from __future__ import annotations
 

@@ -186,7 +186,7 @@ class Mem0Expect:
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
-def mem0_docs(users: list[tuple[str | None, int]], emulated: bool,
+def mem0_docs(users: list[tuple[str | None, int]], string_ids: bool,
               start: datetime = T0) -> tuple[list[Doc], Mem0Expect]:
     """mem0's MongoDB documents: `{_id, embedding, payload}`; created_at/updated_at are
     ISO strings in US/Pacific time as mem0 writes them, so offsets -07:00 (October, DST)
@@ -213,7 +213,7 @@ def mem0_docs(users: list[tuple[str | None, int]], emulated: bool,
                 t = updated.timestamp()
             newest = max(newest, t)
             # mem0 uses uuid strings as _id; the emulator stores ObjectId _ids only
-            _id: Any = ObjectId() if emulated else str(uuid.uuid4())
+            _id: Any = str(uuid.uuid4()) if string_ids else ObjectId()
             docs.append({"_id": _id, "embedding": [0.1 * (i % 10)] * 8, "payload": payload})
             counts[user or "__none__"] += 1
             i += 1

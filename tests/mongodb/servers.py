@@ -1,11 +1,13 @@
-"""The MongoDB servers the tests talk to: the bundled wire emulator (CongoDB, started per
-session on a free 127.0.0.1 port) or a real MongoDB given by MEMWATCH_TEST_MONGODB_URI; and
-a TCP proxy that can cut or freeze the connection to either, for the outage tests."""
+"""The MongoDB servers the tests talk to: the bundled wire emulator (CongoDB, in memory) and
+SecantusDB (a MongoDB-wire server over WiredTiger, with users and `maxTimeMS`), each started
+per session on a free 127.0.0.1 port, or a real MongoDB given by MEMWATCH_TEST_MONGODB_URI;
+and a TCP proxy that can cut or freeze the connection to any of them, for the outage tests."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -20,6 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_DIR = ROOT / "tools" / "mongo-emulator"
 SERVE = EMULATOR_DIR / "serve.mjs"
+SECANTUS_DIR = ROOT / "tools" / "secantus"
+SECANTUS_VENV = SECANTUS_DIR / ".venv"
+SECANTUSD = SECANTUS_VENV / "bin" / "secantusd-py"
+SECANTUS_READY = "secantus listening on "
 REAL_URI_ENV = "MEMWATCH_TEST_MONGODB_URI"
 
 
@@ -106,6 +112,172 @@ class Emulator:
         self._log.close()
         with contextlib.suppress(OSError):
             os.unlink(self._log.name)
+
+
+class SecantusError(RuntimeError):
+    pass
+
+
+class Secantus:
+    """`secantusd-py` (PyPI secantusdb, GPL-2.0, installed by scripts/bootstrap.sh into
+    tools/secantus/.venv, never into memwatch's venv) on 127.0.0.1: a MongoDB-wire server over
+    WiredTiger with SCRAM-SHA-256 users and roles, `maxTimeMS`, unique and TTL indexes.
+
+    Its data lives in a temporary directory of its own, so a restart (on the same port) keeps
+    it. With `auth` (the default) the first start provisions ADMIN_USER (role `root`) on a
+    server without `--auth` (SecantusDB has no localhost exception: users are created before
+    access control is on), stops it and starts it again with `--auth`; `uri` carries that
+    user's credentials. The server reads no secantusd.toml from the working directory or home
+    (`--config` names an empty one), and gets SIGTERM if this process dies (`setpriv
+    --pdeathsig`, util-linux), so a killed test run leaves no server behind."""
+
+    ADMIN_USER = "memwatch-admin"
+
+    def __init__(self, port: int = 0, auth: bool = True) -> None:
+        self.port = port
+        self.auth = auth
+        self.password = secrets.token_hex(16)  # hex: nothing to escape in a URI
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.dir = Path(tempfile.mkdtemp(prefix="secantus-"))
+        self.storage = self.dir / "data"
+        self.config = self.dir / "secantusd.toml"
+        self.config.write_text("# empty: flags only, no secantusd.toml discovered\n")
+        self.log_path = self.dir / "secantusd.log"
+        self._provisioned = not auth
+        self._listening = 0  # the port of the running process (provisioning has its own)
+
+    @staticmethod
+    def check_installed() -> str | None:
+        """None if SecantusDB can start, else what is missing and how to install it."""
+        if not os.access(SECANTUSD, os.X_OK):
+            return (f"SecantusDB is not installed ({SECANTUSD} is missing): run "
+                    "scripts/bootstrap.sh, which installs secantusdb from "
+                    f"{SECANTUS_DIR.relative_to(ROOT)}/requirements.txt into "
+                    f"{SECANTUS_VENV.relative_to(ROOT)}")
+        return None
+
+    @property
+    def uri(self) -> str:
+        creds = f"{self.ADMIN_USER}:{self.password}@" if self.auth else ""
+        query = "directConnection=true" + ("&authSource=admin" if self.auth else "")
+        return f"mongodb://{creds}127.0.0.1:{self.port}/?{query}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def start(self, wait: float = 30.0) -> None:
+        missing = self.check_installed()
+        if missing:
+            raise SecantusError(missing)
+        if not self._provisioned:
+            self._provision(wait)
+        self.port = self._spawn(self.port, self.auth, wait)
+
+    def _provision(self, wait: float) -> None:
+        from pymongo import MongoClient  # the tests' pymongo, not SecantusDB's
+        from pymongo.errors import PyMongoError
+
+        port = self._spawn(0, False, wait)  # any free port: this one is thrown away
+        try:
+            client: MongoClient[dict[str, object]] = MongoClient(
+                f"mongodb://127.0.0.1:{port}/?directConnection=true",
+                serverSelectionTimeoutMS=10_000)
+            try:
+                client["admin"].command("createUser", self.ADMIN_USER, pwd=self.password,
+                                        roles=["root"])
+            finally:
+                client.close()
+        except PyMongoError as exc:
+            self.stop()
+            raise SecantusError(f"cannot create {self.ADMIN_USER}: {exc}\n{self.log()}"
+                                ) from exc
+        self.stop()
+        self._provisioned = True
+
+    def _spawn(self, port: int, auth: bool, wait: float) -> int:
+        """Starts the server, waits (at most `wait` s) for its readiness line in the log,
+        returns the port it listens on."""
+        args = [str(SECANTUSD), "--host", "127.0.0.1", "--port", str(port),
+                "--storage-path", str(self.storage), "--config", str(self.config),
+                "--log-level", "INFO", "--cache-size", "256M"]  # WiredTiger's, 1G by default
+        if auth:
+            args.append("--auth")
+        if setpriv := shutil.which("setpriv"):
+            args = [setpriv, "--pdeathsig", "TERM", "--", *args]
+        with open(self.log_path, "ab") as log:
+            offset = log.tell()
+            self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                text = log.read().decode(errors="replace")
+            for line in text.splitlines():
+                _, sep, address = line.partition(SECANTUS_READY)
+                if sep and address.strip().rsplit(":", 1)[-1].isdigit():
+                    self._listening = int(address.strip().rsplit(":", 1)[1])
+                    return self._listening
+            time.sleep(0.05)
+        self.stop()
+        raise SecantusError(f"SecantusDB did not start within {wait:.0f} s: {self.log()}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited after `timeout`.
+
+        On SIGTERM SecantusDB closes its listening socket and waits up to 2 s for its accept
+        thread, which a closed socket does not wake (a thread blocked in accept() keeps the
+        socket listening), then closes its connections and WiredTiger. So while it has not
+        exited, a connection every 0.1 s wakes that thread: it stops in 0.3 s, not 2.3 s."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                proc.wait(timeout=0.1)
+                return
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError), socket.create_connection(
+                        ("127.0.0.1", self._listening), timeout=0.1):
+                    pass
+        proc.kill()
+        proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, with the same data and users."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stop_process(pid: int, wait: float = 5.0) -> None:
+    """SIGSTOP, returning once every thread of the process has stopped: a process stops
+    thread by thread, and on a busy machine one not yet stopped can still answer a request
+    sent right after the signal (seen on SecantusDB, whose connections have a thread each)."""
+    os.kill(pid, signal.SIGSTOP)
+    tasks = Path(f"/proc/{pid}/task")
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        states = []
+        for stat in tasks.glob("*/stat"):
+            with contextlib.suppress(OSError):  # a thread that has just exited
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"process {pid} did not stop within {wait:.0f} s after SIGSTOP")
 
 
 def real_uri() -> str | None:

@@ -18,7 +18,7 @@ def test_mem0_mongodb_estimate_sees_every_delete_at_once(mongo: MongoEnv) -> Non
     db = mongo.fresh_db("mem0_deletes")
     users: list[tuple[str | None, int]] = [("alice", 12_000), ("bob", 7200),
                                               ("carol", 4800)]
-    docs, _ = mem0_docs(users, mongo.emulated)
+    docs, _ = mem0_docs(users, mongo.string_ids)
     db["mem0"].insert_many(docs)
     spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_deletes", count="estimate",
                              timeout="20s"))

@@ -23,9 +23,9 @@ def ns_of(exp_samples: dict[tuple[tuple[str, str], ...], float], store: str
 
 def test_mem0_mongodb_exact_values(mongo: MongoEnv) -> None:
     db = mongo.fresh_db("mem0_db")
-    docs, expect = mem0_docs(USERS, mongo.emulated)
+    docs, expect = mem0_docs(USERS, mongo.string_ids)
     db["mem0"].insert_many(docs)
-    db["mem0_other"].insert_many(mem0_docs([("zed", 5)], mongo.emulated)[0])  # not counted
+    db["mem0_other"].insert_many(mem0_docs([("zed", 5)], mongo.string_ids)[0])  # not counted
     spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_db"),
                   mongo.spec("by_agent", "mem0-mongodb", "mem0_db", namespace="agent_id"))
     with exporter_for(spec) as exp:
@@ -70,7 +70,7 @@ def test_mem0_mongodb_missing_collection_and_reset(mongo: MongoEnv) -> None:
         assert got("memwatch_up", store="m", backend="mongodb") == 1
         assert got("memwatch_store_memories", store="m") == 0
         assert got("memwatch_table_exists", store="m") == 0
-        db["mem0"].insert_many(mem0_docs(USERS, mongo.emulated)[0])
+        db["mem0"].insert_many(mem0_docs(USERS, mongo.string_ids)[0])
         assert Scrape(exp)("memwatch_store_memories", store="m") == 14
         db.drop_collection("mem0")  # reset()
         got = Scrape(exp)
@@ -84,7 +84,7 @@ def test_mem0_mongodb_estimate_on_a_large_collection(mongo: MongoEnv) -> None:
     namespaces from the sample are close and add up to the count."""
     db = mongo.fresh_db("mem0_big")
     users: list[tuple[str | None, int]] = [("alice", 6000), ("bob", 3600), ("carol", 2400)]
-    docs, expect = mem0_docs(users, mongo.emulated)
+    docs, expect = mem0_docs(users, mongo.string_ids)
     db["mem0"].insert_many(docs)
     spec = stores(mongo.spec("m", "mem0-mongodb", "mem0_big", count="estimate",
                              timeout="20s"))
@@ -98,7 +98,7 @@ def test_mem0_mongodb_estimate_on_a_large_collection(mongo: MongoEnv) -> None:
         assert sum(ns.values()) == 12_000  # scaled shares apportioned to whole numbers
         newest = got("memwatch_newest_memory_timestamp_seconds", store="m")
         assert newest is not None
-        if mongo.emulated:
+        if not mongo.reverse_scan:
             # the emulator returns natural order unreversed: the tail read sees the first
             # documents inserted, so only a plausible time can be asserted here
             assert newest <= expect.newest + 1e-3
@@ -176,14 +176,14 @@ def test_mem0_mongodb_integrity(mongo: MongoEnv) -> None:
     """Documents without an embedding, the same text stored twice for a user (mem0's
     payload.hash), vectors of two lengths: counted by the integrity pass."""
     db = mongo.fresh_db("mem0_integrity")
-    docs, _ = mem0_docs(USERS, mongo.emulated)  # 14 documents, 8-long vectors
+    docs, _ = mem0_docs(USERS, mongo.string_ids)  # 14 documents, 8-long vectors
     docs[0]["embedding"] = None
     docs[1].pop("embedding")
     docs[2]["embedding"] = []
     docs[3]["embedding"] = [0.5] * 4  # another model's length
-    twins = [dict(d, _id=ObjectId() if mongo.emulated else f"twin-{i}")
+    twins = [dict(d, _id=f"twin-{i}" if mongo.string_ids else ObjectId())
              for i, d in enumerate(docs[4:7])]  # three memories stored twice, same user
-    other_user = dict(docs[7], _id=ObjectId() if mongo.emulated else "other-user",
+    other_user = dict(docs[7], _id="other-user" if mongo.string_ids else ObjectId(),
                       payload={**docs[7]["payload"], "user_id": "zoe"})  # same text, not a dup
     db["mem0"].insert_many(docs + twins + [other_user])
     with exporter_for(stores(mongo.spec("m", "mem0-mongodb", "mem0_integrity"))) as exp:
@@ -201,7 +201,7 @@ def test_mem0_mongodb_user_deleted_is_held_at_zero(mongo: MongoEnv) -> None:
     """mem0's delete_all(user_id=carol): carol leaves the store, and /metrics keeps her at
     0 (not silently folded into __other__) so MemoryNamespaceLost can fire."""
     db = mongo.fresh_db("mem0_ns")
-    docs, _ = mem0_docs(USERS, mongo.emulated)
+    docs, _ = mem0_docs(USERS, mongo.string_ids)
     db["mem0"].insert_many(docs)
     with exporter_for(stores(mongo.spec("m", "mem0-mongodb", "mem0_ns",
                                         max_namespaces=2))) as exp:

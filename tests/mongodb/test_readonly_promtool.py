@@ -1,8 +1,8 @@
 """The exporter never writes: every command it sends is a read (watched with pymongo's
 command monitoring), and the server's databases, collections and documents are unchanged
-after many scrapes of every preset. Against a real server it also works as a user with the
-built-in `read` role only, and a wrong password is `auth`. `promtool check metrics` accepts
-the /metrics of every MongoDB preset plus a failing store."""
+after many scrapes of every preset. On a server with users (SecantusDB, a real MongoDB) it
+also works as a user with the built-in `read` role only, and a wrong password is `auth`.
+`promtool check metrics` accepts the /metrics of every MongoDB preset plus a failing store."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Commands(monitoring.CommandListener):
 def seeded(mongo: MongoEnv) -> Iterator[str]:
     seed_clawmongo(mongo.fresh_db("ro_claw"), now_ms())
     mongo.fresh_db("ro_mem0")["mem0"].insert_many(
-        mem0_docs([("alice", 5), ("bob", 3)], mongo.emulated)[0])
+        mem0_docs([("alice", 5), ("bob", 3)], mongo.string_ids)[0])
     seed_orchestrator(mongo.fresh_db("ro_orch"))
     mongo.fresh_db("ro_custom")["notes"].insert_many(
         [{"owner": "ann", "ts": now_ms(), "deleted": i % 2 == 0} for i in range(6)])
@@ -103,9 +103,11 @@ def test_exporter_sends_only_reads_and_changes_nothing(
 
 @pytest.fixture
 def read_only_user(mongo: MongoEnv) -> Iterator[tuple[str, str]]:
-    if mongo.emulated:
-        pytest.skip("the emulator has no users or authentication (a real MongoDB via "
-                    "MEMWATCH_TEST_MONGODB_URI runs this)")
+    if not mongo.auth:
+        reason = (f"the {mongo.name} has no users or authentication (SecantusDB and a real "
+                  "MongoDB via MEMWATCH_TEST_MONGODB_URI run this)")
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
     admin = mongo.client["admin"]
     user, password = f"{mongo.prefix}reader", "read-only-S3cret"
     admin.command("createUser", user, pwd=password,
