@@ -31,7 +31,7 @@ SILENCED_BY_DATABASE_DOWN = ("MemoryCountZero", "MemoryCountDropped", "MemoryCou
                              "MemoryLossUnexplained", "MemoryWritesNotStored",
                              "MemoryHistoryMismatch", "MemoryHarvestDropped",
                              "MemoryIndexEmpty", "MemoryFilesUnindexed",
-                             "MemwatchCollectionsFailing")
+                             "MemwatchCollectionsFailing", "MemorySLOAvailabilityBurn")
 
 # A loss of the whole store is one page: the namespaces it took along, and the history it
 # now disagrees with, are its consequences.
@@ -125,6 +125,21 @@ def inhibit_rules() -> list[dict[str, Any]]:
          "target_matchers": [matcher("severity", "info")],
          "equal": SAME_ALERT},
     ]
+
+
+def routing_warnings(routing: RoutingSection) -> list[str]:
+    """Nobody is paged when no receiver the routes use has an integration (any of a
+    receiver's keys but its name; a webhook counts: memwatch cannot tell whom it reaches):
+    alerts reach the consolidator at most."""
+    used = {routing.default_receiver, *(route.receiver for route in routing.routes)}
+    for r in routing.receivers:
+        if r.name in used and any(getattr(r, key) for key in type(r).model_fields
+                                  if key != "name"):
+            return []
+    where = "to the consolidator only" if routing.consolidator_url else "nowhere"
+    return [f"routing: no receiver reaches a person: every alert goes {where}; define a "
+            f"receiver with an integration (slack, email, pagerduty...) in "
+            f"routing.receivers and name it in routing.default_receiver or routing.routes"]
 
 
 def config(routing: RoutingSection) -> dict[str, Any]:

@@ -10,12 +10,15 @@ import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from memwatch.catalogue import SEVERITIES
+from memwatch.generators import alertmanager, prometheus
+from memwatch.generators.output import MANIFEST, owned_files
+from memwatch.generators.ruletests import TESTS_DIR
 
 CAMEL = re.compile(r"^[A-Z][a-zA-Z0-9]*$")
 BY_CLAUSE = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
@@ -92,36 +95,48 @@ def lint_rules(groups: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def lint_tree(out: Path) -> Report:
-    report = Report()
-    rules_dir = out / "rules"
-    rule_files = sorted(str(p.relative_to(out)) for p in rules_dir.glob("*.yml"))
-    tests = sorted(str(p.relative_to(out)) for p in (rules_dir / "tests").glob("*.yml"))
-    if rule_files:
-        _tool(report, "promtool check rules", ["promtool", "check", "rules", *rule_files], out)
-        groups = [g for f in rule_files
-                  for g in (yaml.safe_load((out / f).read_text()) or {}).get("groups", [])]
-        if any(r.get("alert") for g in groups for r in g.get("rules") or []):
-            problems = lint_rules(groups)
-            if problems:
-                report.failed("memwatch rule lint", "\n".join(problems))
-            else:
-                report.passed("memwatch rule lint (names, severities, annotations, "
-                              "bounded by-labels)")
-    else:
-        report.failed("rules", f"no rule files under {rules_dir}")
+def _in(folder: str, rel: str) -> bool:
+    path = PurePosixPath(rel)
+    return path.parent.as_posix() == folder and path.suffix == ".yml"
+
+
+def _lint_rules(report: Report, out: Path, present: set[str]) -> None:
+    rule_files = sorted(rel for rel in present if _in("rules", rel))
+    tests = sorted(rel for rel in present if _in(TESTS_DIR, rel))
+    if not rule_files:
+        report.failed("rules", f"no rule files under {out / 'rules'}")
+        return
+    _tool(report, "promtool check rules", ["promtool", "check", "rules", *rule_files], out)
+    groups = [g for f in rule_files
+              for g in (yaml.safe_load((out / f).read_text()) or {}).get("groups", [])]
+    if any(r.get("alert") for g in groups for r in g.get("rules") or []):
+        problems = lint_rules(groups)
+        if problems:
+            report.failed("memwatch rule lint", "\n".join(problems))
+        else:
+            report.passed("memwatch rule lint (names, severities, annotations, "
+                          "bounded by-labels)")
     if tests:
         _tool(report, "promtool test rules", ["promtool", "test", "rules"], out, each=tests)
-    prom = out / "prometheus" / "prometheus.yml"
-    if prom.is_file():
-        _tool(report, "promtool check config", ["promtool", "check", "config",
-                                                str(prom.relative_to(out))], out)
-    else:
-        report.skipped("promtool check config", f"no {prom}")
-    am = out / "alertmanager" / "alertmanager.yml"
-    if am.is_file():
-        _tool(report, "amtool check-config", ["amtool", "check-config",
-                                              str(am.relative_to(out))], out)
-    else:
-        report.skipped("amtool check-config", f"no {am}")
+
+
+def lint_tree(out: Path) -> Report:
+    """Lint the files render wrote into `out` (its manifest's list): never a file of the
+    user's beside them, nor one an earlier render left that the next one removes."""
+    report = Report()
+    owned = owned_files(out)
+    missing = sorted(rel for rel in owned if not (out / rel).is_file())
+    if missing:
+        report.failed(f"the files {MANIFEST} lists", "\n".join(
+            f"{rel}: missing; run gen-monitoring render" for rel in missing))
+    present = set(owned) - set(missing)
+    _lint_rules(report, out, present)
+    for path, what, argv in ((prometheus.PATH, "promtool check config",
+                              ["promtool", "check", "config"]),
+                             (alertmanager.PATH, "amtool check-config", ["amtool",
+                                                                          "check-config"])):
+        if path in present:
+            _tool(report, what, [*argv, path], out)
+        else:
+            report.skipped(what, f"no {out / path}")
     return report

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from memwatch.generators import alertmanager, dashboards, kubernetes, prometheus, rules, ruletests
-from memwatch.generators.output import Context, Files
+from memwatch.generators import (
+    alertmanager,
+    dashboard_slo,
+    dashboards,
+    kubernetes,
+    prometheus,
+    rules,
+    ruletests,
+    runbooks,
+)
+from memwatch.generators.output import MANIFEST, Context, Files, manifest_file
 from memwatch.spec import Spec
 
 Renderer = Callable[[Spec, Context], Files]
@@ -16,14 +25,14 @@ FILE_RENDERERS: tuple[Renderer, ...] = (
     ruletests.render,
     alertmanager.render,
     dashboards.render,
+    dashboard_slo.render,
     prometheus.render,
+    runbooks.render,
 )
-
-# Top-level folders gen-monitoring owns in the output directory (for the drift check).
-OWNED = ("rules", "alertmanager", "dashboards", "grafana", "prometheus", "kubernetes")
 
 
 def render_all(spec: Spec, ctx: Context) -> Files:
+    """Every file of the output directory, the manifest listing them included."""
     files: Files = {}
     for renderer in FILE_RENDERERS:
         for rel, text in renderer(spec, ctx).items():
@@ -31,5 +40,16 @@ def render_all(spec: Spec, ctx: Context) -> Files:
                 raise ValueError(f"two renderers produced {rel}")
             files[rel] = text
     if ctx.format == "kubernetes":
-        return kubernetes.wrap(spec, ctx, files)
+        files = kubernetes.wrap(spec, ctx, files)
+    files[MANIFEST] = manifest_file(files, ctx)
     return dict(sorted(files.items()))
+
+
+def warnings(spec: Spec) -> list[str]:
+    """What renders but will not serve the user well: one line each, for stderr."""
+    out = alertmanager.routing_warnings(spec.routing)
+    if "runbook_url" not in spec.alerts.model_fields_set:
+        out.append(f"alerts.runbook_url is not set: alerts link to {runbooks.PATH}#<alert>, "
+                   f"the runbooks rendered into --out, which no notification can open; set "
+                   f"it to the URL that file is served at (your repository's web view of it)")
+    return out

@@ -124,7 +124,7 @@ def test_rule_labels_and_annotations() -> None:
     dropped = by_key["MemoryCountDropped-mem0"]
     assert dropped.expr.endswith(">= 0.5") and dropped.for_s == 300
     assert "{{ $value | humanizePercentage }}" in dropped.annotations()["description"]
-    assert dropped.annotations()["runbook_url"].endswith("operations.md#memorycountdropped")
+    assert dropped.annotations()["runbook_url"] == "runbooks/memwatch.md#memorycountdropped"
     down = by_key["MemoryDatabaseDown-mem0"]
     assert down.for_s == 60 and down.labels["component"] == "database"
     stalled = by_key["MemoryIngestionStalled-openclaw"]
