@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,13 @@ import pytest
 from memwatch.demo.run import DEMO_SPEC, Agent
 from memwatch.demo.stack import Stack, free_port, wait_for
 from memwatch.exporter import Exporter, build_exporter
-from memwatch.generators.dashboards import concrete, panel_queries
+from memwatch.generators.dashboards import (
+    annotation_queries,
+    concrete,
+    during_incidents_only,
+    panel_queries,
+    sample_variables,
+)
 from memwatch.generators.output import Context, write_tree
 from memwatch.generators.pipeline import render_all
 from memwatch.server import serve, serve_in_thread
@@ -58,6 +65,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     exporter = build_exporter(spec)
     httpd = serve(exporter.app, f"127.0.0.1:{ports['exporter_port']}", WebConfig())
     serve_in_thread(httpd)
+    an_hour_of_history(work / "prometheus-data", f"http://127.0.0.1:{httpd.server_port}")
     stack = Stack(work / "rendered", work, ports["prometheus_port"], ports["alertmanager_port"],
                   work / "demo.yaml", ports["consolidator_port"])
     try:
@@ -70,15 +78,43 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         exporter.close()
 
 
+HISTORY = "memwatch_store_size_bytes"  # what the growth recording rule compares an hour back
+
+
+def an_hour_of_history(data_dir: Path, exporter: str) -> None:
+    """The store's size as it was 70 to 45 minutes ago, written as a TSDB block into the
+    Prometheus data directory before Prometheus starts (promtool's backfill): the growth
+    panel reads memwatch:store_size_growth:ratio_1h, which compares with an hour ago."""
+    with urllib.request.urlopen(f"{exporter}/metrics", timeout=10) as resp:
+        size = next(line.split()[-1] for line in resp.read().decode().splitlines()
+                    if line.startswith(f'{HISTORY}{{store="openclaw"}}'))
+    now = int(time.time())
+    samples = [f'{HISTORY}{{store="openclaw"}} {size} {t}'
+               for t in range(now - 70 * 60, now - 45 * 60, 15)]
+    source = data_dir.parent / "history.om"
+    source.write_text(f"# TYPE {HISTORY} gauge\n" + "\n".join(samples) + "\n# EOF\n")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from",
+                    "openmetrics", str(source), str(data_dir)],
+                   check=True, capture_output=True, timeout=60)
+
+
+def dashboard_variables(demo: Demo) -> dict[str, str]:
+    return {**sample_variables(demo.spec), "store": "openclaw"}
+
+
 def test_every_dashboard_panel_query_returns_data(demo: Demo) -> None:
     queries = panel_queries(demo.files)
-    assert len(queries) >= 10
-    variables = {"store": "openclaw", "job": "memwatch"}
+    assert len(queries) >= 25
+    # ALERTS exists only while an alert is active: checked during the incident, below
+    calm = [q for q in queries if not during_incidents_only(q)]
+    assert len(calm) == len(queries) - 1
+    variables = dashboard_variables(demo)
     # wait until Prometheus has a few scrapes, so windowed and rate() queries have data
     wait_for("two scrapes of the exporter", lambda: demo.stack.query(
         'count_over_time(memwatch_up{store="openclaw"}[1m]) >= 3'), 60)
     empty = []
-    for expr in queries:
+    for expr in calm:
         if not demo.stack.query(concrete(expr, variables)):
             empty.append(expr)
     assert empty == [], f"panels without data: {empty}"
@@ -108,6 +144,26 @@ def test_data_loss_reaches_the_consolidator_within_the_bound(demo: Demo) -> None
     assert "0 memories" in alert["annotations"]["description"]
     firing = demo.stack.firing("MemoryCountDropped", "openclaw")
     assert firing is not None and float(firing["value"]) == 1.0
+
+
+def test_alert_panels_and_annotations_answer_during_an_incident(demo: Demo) -> None:
+    """The firing-alerts table and the alert annotations, while an alert fires (the data
+    loss above; run alone, this test causes it)."""
+    incident = [q for q in [*panel_queries(demo.files), *annotation_queries(demo.files)]
+                if during_incidents_only(q)]
+    assert len(incident) == 2  # the table and the overview's annotation
+    demo.agent.lose_everything()
+    wait_for("MemoryCountZero firing in Prometheus",
+             lambda: demo.stack.firing("MemoryCountZero", "openclaw"), 60)
+    variables = dashboard_variables(demo)
+    for expr in incident:
+        rows = wait_for(f"data for {expr}",
+                        lambda e=expr: demo.stack.query(concrete(e, variables)), 15)
+        names = {r["metric"]["alertname"] for r in rows}
+        assert "MemoryCountZero" in names, (expr, names)
+    (table,) = [q for q in incident if q.startswith("label_join")]
+    rows = demo.stack.query(concrete(table, variables))
+    assert {r["metric"]["runbook"] for r in rows} == {r["metric"]["alertname"] for r in rows}
 
 
 def test_demo_once_from_the_command_line() -> None:

@@ -1,18 +1,36 @@
 """Grafana dashboards (overview, RAM pressure) and the provisioning files that load them.
 
 The panels are described with our own model (grafana.py); every query uses the metric
-contract's names, and stores are selected through the `store` variable so one dashboard
-serves any number of stores.
+contract's names or the recording rules'. The overview: the alerts firing now, the stores
+side by side, a row per kind of store with the panels its preset can fill
+(dashboard_stores.py), the PostgreSQL server when the spec names its postgres_exporter job,
+the exporter. Every dashboard links the runbooks and the consolidator and marks firing
+alerts on its graphs.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from memwatch import metrics as M
-from memwatch.catalogue import BY_NAME, Severity
+from memwatch.catalogue import Severity
+from memwatch.generators.dashboard_rows import (
+    alerts_annotation,
+    alerts_row,
+    exporter_row,
+    links,
+    postgres_row,
+    summary_row,
+)
+from memwatch.generators.dashboard_stores import (
+    STORE_VARIABLE,
+    q,
+    runbooks,
+    sample_variables,
+    store_rows,
+)
 from memwatch.generators.grafana import (
     DATASOURCE_TYPE,
     Dashboard,
@@ -21,7 +39,7 @@ from memwatch.generators.grafana import (
     QueryVariable,
     Row,
     Step,
-    ValueText,
+    annotation_targets,
     dashboard_json,
     targets,
 )
@@ -31,117 +49,35 @@ from memwatch.spec_monitoring import RamTier
 
 # Where the compose stack (and any Grafana) mounts the rendered dashboards/ folder.
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards/memwatch"
-DEFAULT_EXPORTER_JOB = "memwatch"  # ScrapeTarget's default job
+RAM_ALERTS = ("HostMemoryUsageHigh", "HostMemoryExhaustionPredicted",
+              "ProcessMemoryUsageHigh", "ProcessMemoryExhaustionPredicted")
 
-_UP_DOWN = (ValueText("1", "UP", "green"), ValueText("0", "DOWN", "red"))
 _SEVERITY_COLOR: dict[Severity, str] = {"info": "yellow", "warning": "orange",
                                         "critical": "red"}
-_STORE = 'store="$store"'
 
-
-def _q(value: str) -> str:
-    """A PromQL string literal (JSON's escaping is a subset of PromQL's)."""
-    return json.dumps(value)
-
-
-def _re_literal(value: str) -> str:
-    """`value` as an RE2 literal (re.escape would also escape `-`, legal but noisy)."""
-    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", value)
+__all__ = ["DASHBOARDS_PATH", "annotation_queries", "concrete", "dashboards",
+           "during_incidents_only", "overview", "panel_queries", "ram", "render",
+           "sample_variables"]
 
 
 def _num(x: float) -> str:
     return str(int(x)) if x == int(x) else repr(x)
 
 
-def _exporter_jobs(spec: Spec) -> tuple[str, ...]:
-    return tuple(sorted({e.job for e in spec.prometheus.exporters})) or (DEFAULT_EXPORTER_JOB,)
-
-
-def _stale_after(spec: Spec) -> float:
-    rule = spec.alerts.rules.get("MemoryIngestionStalled")
-    threshold = rule.threshold if rule and rule.threshold else None
-    return threshold or BY_NAME["MemoryIngestionStalled"].threshold or 3600.0
-
-
-def _drop_window(window: float) -> Query:
-    count = f"{M.STORE_MEMORIES.name}{{{_STORE}}}"
-    peak = f"max_over_time({count}[{go_duration(window)}])"
-    # clamp_min: a store that stayed empty shows 0, not NaN
-    return Query(f"({peak} - {count}) / clamp_min({peak}, 1)",
-                 f"over {go_duration(window)}")
-
-
-def _store_row(spec: Spec) -> Row:
-    s = _STORE
-    return Row("$store", repeat="store", panels=(
-        Panel("stat", "Database", (Query(f"{M.UP.name}{{{s}}}"),), mappings=_UP_DOWN,
-              steps=(Step("red"), Step("green", 1)), width=4,
-              description="UP when the last collection from the store succeeded."),
-        Panel("timeseries", "Memories", (Query(f"{M.STORE_MEMORIES.name}{{{s}}}", "memories"),),
-              steps=(Step("green"), Step("red", 0)), threshold_lines=True, min=0, width=10,
-              description="Memory records in the store; the red line is zero "
-                          "(MemoryCountZero)."),
-        Panel("timeseries", "Memories by namespace",
-              (Query(f"{M.MEMORIES.name}{{{s}}}", "{{namespace}}"),), min=0, width=10,
-              description="Records per namespace; beyond max_namespaces the rest is "
-                          "__other__."),
-        Panel("stat", "Drop ratio",
-              (Query(f"{M.DROP_RATIO.name}{{{s}}}", "since last collection"),
-               *(_drop_window(w) for w in spec.recording.drop_windows)),
-              unit="percentunit", min=0, max=1, width=6,
-              steps=(Step("green"), Step("orange", 0.25), Step("red", 0.5)),
-              description="Fraction of memories lost: since the previous collection, and "
-                          "from the window's peak."),
-        Panel("stat", "Newest memory age",
-              (Query(f"time() - {M.NEWEST.name}{{{s}}}"),), unit="s", width=6,
-              steps=(Step("green"), Step("orange", _stale_after(spec))),
-              description="Time since the newest memory was written: ingestion stalls show "
-                          "here first."),
-        Panel("timeseries", "Backlog", (Query(f"{M.BACKLOG.name}{{{s}}}", "{{stage}}"),),
-              min=0, width=6,
-              description="Captured but not yet ingested or projected, by stage."),
-        Panel("timeseries", "Store size",
-              (Query(f"{M.SIZE.name}{{{s}}}", "size"),), unit="bytes", min=0, width=6,
-              description="Bytes the store occupies on disk."),
-    ))
-
-
-def _exporter_row(spec: Spec) -> Row:
-    jobs = "|".join(_re_literal(j) for j in _exporter_jobs(spec))
-    errors = (f"sum by (store, reason) (rate({M.ERRORS.series_name}{{store=~\"$store\"}}"
-              f"[$__rate_interval]))")
-    return Row("Exporter", panels=(
-        Panel("stat", "Exporter targets", (Query(f"up{{job=~{_q(jobs)}}}",
-                                                 "{{job}} {{instance}}"),),
-              mappings=_UP_DOWN, steps=(Step("red"), Step("green", 1)), width=6,
-              description="Prometheus's view of the exporter processes."),
-        Panel("timeseries", "Collection errors", (Query(errors, "{{store}} {{reason}}"),),
-              unit="cps", min=0, width=9,
-              description="Failed collections per second by reason (timeout, connect, "
-                          "query...)."),
-        Panel("timeseries", "Collection duration",
-              (Query(f"{M.DURATION.name}{{store=~\"$store\"}}", "{{store}}"),), unit="s",
-              min=0, width=9, description="How long the last collection took, per store."),
-    ))
-
-
 def overview(spec: Spec, ctx: Context) -> Dashboard:
     d = spec.dashboards
-    summary = Row("Stores", panels=(
-        Panel("stat", "Database status", (Query(f"{M.UP.name}{{store=~\"$store\"}}",
-                                                "{{store}}"),),
-              mappings=_UP_DOWN, steps=(Step("red"), Step("green", 1)), width=12,
-              description="Every selected store: UP when its last collection succeeded."),
-        Panel("timeseries", "Memories by store",
-              (Query(f"{M.STORE_MEMORIES.name}{{store=~\"$store\"}}", "{{store}}"),),
-              min=0, width=12, description="Memory records per store."),
-    ))
+    rows, group_vars = store_rows(spec)
+    pg = postgres_row(spec)
     return Dashboard(
         uid=f"{d.uid_prefix}-overview", title=f"{d.title_prefix} overview",
         description=ctx.header, datasource_default=d.datasource, tags=("memwatch",),
         refresh=d.refresh, time_from=d.time_from,
-        variables=(QueryVariable("store", "Store", f"label_values({M.UP.name}, store)"),),
-        rows=(summary, _store_row(spec), _exporter_row(spec)))
+        variables=(QueryVariable(STORE_VARIABLE, "Store",
+                                 f"label_values(memwatch_up, {STORE_VARIABLE})"),
+                   *group_vars),
+        rows=(alerts_row(spec), summary_row(spec), *rows, *((pg,) if pg else ()),
+              exporter_row(spec)),
+        links=links(spec), annotations=(alerts_annotation(spec, 'store=~"$store"', ("store",)),))
 
 
 def _tier_steps(tiers: tuple[RamTier, ...]) -> tuple[Step, ...]:
@@ -160,7 +96,7 @@ def ram(spec: Spec, ctx: Context) -> Dashboard | None:
     tiers = _tier_steps(r.tiers)
     rows: list[Row] = []
     if r.host:
-        job = f"job={_q(r.node_job)}"
+        job = f"job={q(r.node_job)}"
         used = (f"1 - node_memory_MemAvailable_bytes{{{job}}} / "
                 f"node_memory_MemTotal_bytes{{{job}}}")
         window, horizon = go_duration(r.predict_window), go_duration(r.predict_horizon)
@@ -168,6 +104,7 @@ def ram(spec: Spec, ctx: Context) -> Dashboard | None:
             Panel("timeseries", "Host RAM used", (Query(used, "{{instance}}"),),
                   unit="percentunit", min=0, max=1, steps=tiers, threshold_lines=True,
                   width=12, height=8,
+                  links=runbooks(spec, "HostMemoryUsageHigh"),
                   description="1 - MemAvailable / MemTotal; the lines are the alert tiers."),
             Panel("stat", "Host RAM used now", (Query(used, "{{instance}}"),),
                   unit="percentunit", min=0, max=1, steps=tiers, width=4, height=8),
@@ -176,18 +113,20 @@ def ram(spec: Spec, ctx: Context) -> Dashboard | None:
                    Query(f"predict_linear(node_memory_MemAvailable_bytes{{{job}}}[{window}], "
                          f"{_num(r.predict_horizon)})", f"{{{{instance}}}} in {horizon}")),
                   unit="bytes", steps=(Step("green"), Step("red", 0)), threshold_lines=True,
-                  width=8, height=8,
+                  width=8, height=8, links=runbooks(spec, "HostMemoryExhaustionPredicted"),
                   description=f"Linear forecast from the last {window}: below the red line "
                               "RAM runs out (HostMemoryExhaustionPredicted)."),
         )))
     if r.processes:
         used_of_limit = tuple(
-            Query(f"process_resident_memory_bytes{{job={_q(p.job)}}} / {p.limit_bytes}",
+            Query(f"process_resident_memory_bytes{{job={q(p.job)}}} / {p.limit_bytes}",
                   f"{p.name} {{{{instance}}}}") for p in r.processes)
         rows.append(Row("Processes", panels=(
             Panel("timeseries", "Process RAM used of its limit", used_of_limit,
                   unit="percentunit", min=0, steps=tiers, threshold_lines=True, width=16,
-                  height=8, description="Resident memory over the spec's limit_bytes."),
+                  height=8, links=runbooks(spec, "ProcessMemoryUsageHigh",
+                                         "ProcessMemoryExhaustionPredicted"),
+                  description="Resident memory over the spec's limit_bytes."),
             Panel("stat", "Process RAM used now", used_of_limit, unit="percentunit", min=0,
                   steps=tiers, width=8, height=8),
         )))
@@ -196,7 +135,9 @@ def ram(spec: Spec, ctx: Context) -> Dashboard | None:
     return Dashboard(
         uid=f"{d.uid_prefix}-ram", title=f"{d.title_prefix} RAM pressure",
         description=ctx.header, datasource_default=d.datasource, tags=("memwatch",),
-        refresh=d.refresh, time_from=d.time_from, rows=tuple(rows))
+        refresh=d.refresh, time_from=d.time_from, rows=tuple(rows), links=links(spec),
+        annotations=(alerts_annotation(spec, f"alertname=~{q('|'.join(RAM_ALERTS))}",
+                                       ("instance", "process")),))
 
 
 def dashboards(spec: Spec, ctx: Context) -> list[Dashboard]:
@@ -239,13 +180,29 @@ BUILTIN_VARIABLES = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
-def panel_queries(files: Mapping[str, str]) -> list[str]:
-    """Every distinct panel query of the rendered dashboards, in file and panel order."""
-    out: list[str] = []
+def _distinct(files: Mapping[str, str], read: Callable[[dict[str, Any]], list[str]]
+              ) -> list[str]:
+    out: dict[str, None] = {}
     for rel in sorted(files):
         if rel.startswith("dashboards/") and rel.endswith(".json"):
-            out += [e for e in dict.fromkeys(targets(json.loads(files[rel]))) if e not in out]
-    return out
+            out.update(dict.fromkeys(read(json.loads(files[rel]))))
+    return list(out)
+
+
+def panel_queries(files: Mapping[str, str]) -> list[str]:
+    """Every distinct panel query of the rendered dashboards, in file and panel order."""
+    return _distinct(files, targets)
+
+
+def annotation_queries(files: Mapping[str, str]) -> list[str]:
+    """Every distinct annotation query of the rendered dashboards."""
+    return _distinct(files, annotation_targets)
+
+
+def during_incidents_only(expr: str) -> bool:
+    """A query of series that exist only while an alert is active (ALERTS): it answers
+    with data during an incident, and with none while all is well."""
+    return re.search(r"\bALERTS\b", expr) is not None
 
 
 def concrete(expr: str, variables: Mapping[str, str]) -> str:

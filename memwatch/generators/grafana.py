@@ -20,13 +20,26 @@ GRID_WIDTH = 24
 DATASOURCE_TYPE = "prometheus"
 DATASOURCE_VAR = "datasource"
 
-PanelKind = Literal["timeseries", "stat"]
+PanelKind = Literal["timeseries", "stat", "table"]
 
 
 @dataclass(frozen=True)
 class Query:
     expr: str
     legend: str = ""
+    table: bool = False  # an instant query in table format: one row per series, now
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to a page: on the dashboard's top bar, a panel's header, or a table cell
+    (where `url` may use Grafana's data-link variables, e.g. ${__value.text})."""
+
+    title: str
+    url: str = ""
+    tooltip: str = ""
+    icon: str = "external link"
+    tags: tuple[str, ...] = ()  # a link to the dashboards with these tags (no url)
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,19 @@ class ValueText:
 
 
 @dataclass(frozen=True)
+class Column:
+    """A table column: the field (a label of the series, or `Value #<refId>`) shown under
+    `title`, in the order the panel lists its columns; fields not listed are not shown."""
+
+    field: str
+    title: str
+    unit: str | None = None
+    mappings: tuple[ValueText, ...] = ()
+    link: Link | None = None
+    steps: tuple[Step, ...] = ()  # the cell's background by value (with `mappings`: theirs)
+
+
+@dataclass(frozen=True)
 class Panel:
     kind: PanelKind
     title: str
@@ -60,6 +86,10 @@ class Panel:
     max: float | None = None
     width: int = 8
     height: int = 7
+    links: tuple[Link, ...] = ()
+    columns: tuple[Column, ...] = ()  # table: the columns shown (the queries are merged)
+    sort_by: str | None = None  # table: the column title sorted on, descending
+    no_value: str | None = None  # shown instead of "No data"
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,21 @@ class QueryVariable:
     name: str
     label: str
     query: str  # e.g. label_values(memwatch_up, store)
+    hidden: bool = False  # not shown above the dashboard (a row repeats over it)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """Markers on every time series panel from a Prometheus query: one per series, from the
+    time it appears until it is gone (e.g. ALERTS: an alert's firing time)."""
+
+    name: str
+    expr: str
+    title: str  # Grafana's titleFormat: {{label}} placeholders
+    text: str = ""
+    tags: tuple[str, ...] = ()  # labels shown as the marker's tags
+    color: str = "red"
+    step: str = "30s"
 
 
 @dataclass(frozen=True)
@@ -89,24 +134,45 @@ class Dashboard:
     tags: tuple[str, ...] = ()
     refresh: str = "30s"
     time_from: str = "now-6h"
+    links: tuple[Link, ...] = ()
+    annotations: tuple[Annotation, ...] = ()
 
 
 def _ds() -> str:
     return f"${{{DATASOURCE_VAR}}}"
 
 
-def _refid(i: int) -> str:
+def _ds_ref() -> dict[str, str]:
+    return {"type": DATASOURCE_TYPE, "uid": _ds()}
+
+
+def refid(i: int) -> str:
+    """The refId of a panel's i-th query (a table names its values `Value #<refId>`)."""
     return chr(ord("A") + i) if i < 26 else f"Q{i}"
 
 
+def value_field(i: int, queries: int) -> str:
+    """The field holding the value of a table panel's i-th query: `Value` alone, `Value
+    #<refId>` beside others (so a merge keeps them apart)."""
+    return "Value" if queries == 1 else f"Value #{refid(i)}"
+
+
 def _targets(p: Panel) -> list[G.Target]:
-    return [G.Target(expr=q.expr, legendFormat=q.legend, refId=_refid(i))
+    return [G.Target(expr=q.expr, legendFormat=q.legend, refId=refid(i), instant=q.table,
+                     format="table" if q.table else "time_series")
             for i, q in enumerate(p.queries)]
 
 
-def _thresholds(p: Panel) -> list[G.Threshold]:
+def _thresholds(steps: tuple[Step, ...]) -> list[G.Threshold]:
     return [G.Threshold(s.color, i, 0.0 if s.value is None else float(s.value))
-            for i, s in enumerate(p.steps)]
+            for i, s in enumerate(steps)]
+
+
+def _value_mapping(mappings: tuple[ValueText, ...]) -> dict[str, Any]:
+    """A value mapping; a ValueText without a color leaves the cell's color alone."""
+    return {"type": "value", "options": {
+        m.value: {"text": m.text, **({"color": m.color} if m.color else {})}
+        for m in mappings}}
 
 
 def _mappings(p: Panel) -> list[G.StatValueMappings]:
@@ -116,15 +182,63 @@ def _mappings(p: Panel) -> list[G.StatValueMappings]:
                                   for m in p.mappings])]
 
 
-def _limits(p: Panel) -> dict[str, Any]:
-    limits = {k: v for k, v in (("min", p.min), ("max", p.max)) if v is not None}
-    return {"fieldConfig": {"defaults": limits}} if limits else {}
+def _defaults(p: Panel) -> dict[str, Any]:
+    defaults: dict[str, Any] = {k: v for k, v in (("min", p.min), ("max", p.max),
+                                                  ("noValue", p.no_value)) if v is not None}
+    return {"fieldConfig": {"defaults": defaults}} if defaults else {}
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    """A link as Grafana's schema has it (DashboardLink: every key required)."""
+    return {"title": link.title, "type": "dashboards" if link.tags else "link",
+            "url": link.url, "tooltip": link.tooltip, "icon": link.icon,
+            "tags": list(link.tags), "asDropdown": False, "includeVars": False,
+            "keepTime": bool(link.tags), "targetBlank": not link.tags}
+
+
+def _column_override(c: Column) -> dict[str, Any] | None:
+    props: list[dict[str, Any]] = []
+    if c.unit:
+        props.append({"id": "unit", "value": c.unit})
+    if c.mappings:
+        props.append({"id": "mappings", "value": [_value_mapping(c.mappings)]})
+    if c.steps:
+        props.append({"id": "thresholds", "value": {"mode": "absolute", "steps": [
+            {"color": s.color, "value": s.value} for s in c.steps]}})
+    if c.steps or any(m.color for m in c.mappings):
+        props.append({"id": "custom.cellOptions", "value": {"type": "color-background"}})
+    if c.link:
+        props.append({"id": "links", "value": [
+            {"title": c.link.title, "url": c.link.url, "targetBlank": True}]})
+    # organize renames the field first: overrides match the name it is shown under
+    return {"matcher": {"id": "byName", "options": c.title},
+            "properties": props} if props else None
+
+
+def _table_transformations(p: Panel) -> list[dict[str, Any]]:
+    shown = [c.field for c in p.columns]
+    merge = [{"id": "merge", "options": {}}] if len(p.queries) > 1 else []
+    return [*merge,
+            {"id": "filterFieldsByName", "options": {"include": {"names": shown}}},
+            {"id": "organize", "options": {
+                "excludeByName": {}, "indexByName": {f: i for i, f in enumerate(shown)},
+                "renameByName": {c.field: c.title for c in p.columns}}}]
+
+
+def _table(p: Panel, common: dict[str, Any]) -> G.Panel:
+    overrides = [o for o in map(_column_override, p.columns) if o is not None]
+    sort = [G.TableSortByField(p.sort_by, True)] if p.sort_by else []
+    return G.Table(unit=p.unit, transformations=_table_transformations(p),
+                   overrides=overrides, sortBy=sort, **common)
 
 
 def _panel(p: Panel, pid: int, pos: G.GridPos) -> G.Panel:
     common: dict[str, Any] = dict(
         title=p.title, description=p.description or None, dataSource=_ds(), id=pid,
-        gridPos=pos, targets=_targets(p), thresholds=_thresholds(p), extraJson=_limits(p))
+        gridPos=pos, targets=_targets(p), thresholds=_thresholds(p.steps),
+        links=[link_json(link) for link in p.links], extraJson=_defaults(p))
+    if p.kind == "table":
+        return _table(p, common)
     if p.kind == "stat":
         return G.Stat(
             # noValue: grafanalib's "none" would print that word instead of "No data"
@@ -161,9 +275,19 @@ def _variables(d: Dashboard) -> list[G.Template]:
     out = [G.Template(name=DATASOURCE_VAR, label="Data source", type="datasource",
                       query=DATASOURCE_TYPE, default=d.datasource_default)]
     out += [G.Template(name=v.name, label=v.label, query=v.query, dataSource=_ds(),
-                       multi=True, includeAll=True, default="$__all", refresh=2)
+                       multi=True, includeAll=True, default="$__all", refresh=2,
+                       hide=2 if v.hidden else 0)
             for v in d.variables]
     return out
+
+
+def _annotation(a: Annotation) -> dict[str, Any]:
+    """A Prometheus annotation as Grafana saves one: the query under `target`, the
+    formatting beside it (Grafana's schema leaves both open to the datasource)."""
+    return {"name": a.name, "datasource": _ds_ref(), "enable": True, "hide": False,
+            "iconColor": a.color, "step": a.step, "titleFormat": a.title,
+            "textFormat": a.text, "tagKeys": ",".join(a.tags), "useValueForTime": False,
+            "target": {"expr": a.expr, "interval": a.step, "refId": "Anno"}}
 
 
 def _grafanalib(d: Dashboard) -> G.Dashboard:
@@ -171,6 +295,8 @@ def _grafanalib(d: Dashboard) -> G.Dashboard:
         title=d.title, uid=d.uid, description=d.description, tags=list(d.tags),
         panels=_layout(d), templating=G.Templating(list=_variables(d)),
         time=G.Time(d.time_from, "now"), refresh=d.refresh, timezone="browser",
+        links=[link_json(link) for link in d.links],
+        annotations=G.Annotations(list=[_annotation(a) for a in d.annotations]),
         graphTooltip=1)  # shared crosshair: line up a drop with a database outage
 
 
@@ -190,7 +316,17 @@ def dashboard_json(d: Dashboard) -> dict[str, Any]:
     return out
 
 
+def _all_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [q for p in dashboard.get("panels", []) for q in (p, *p.get("panels", []))]
+
+
 def targets(dashboard: dict[str, Any]) -> list[str]:
     """Every panel query of a dashboard JSON (collapsed rows included), in panel order."""
-    panels = [q for p in dashboard.get("panels", []) for q in (p, *p.get("panels", []))]
-    return [t["expr"] for p in panels for t in p.get("targets", []) if t.get("expr")]
+    return [t["expr"] for p in _all_panels(dashboard) for t in p.get("targets", [])
+            if t.get("expr")]
+
+
+def annotation_targets(dashboard: dict[str, Any]) -> list[str]:
+    """Every annotation query of a dashboard JSON."""
+    return [a["target"]["expr"] for a in dashboard.get("annotations", {}).get("list", [])
+            if a.get("target", {}).get("expr")]

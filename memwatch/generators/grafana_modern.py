@@ -16,7 +16,9 @@ SCHEMA_VERSION = 42
 _DASHBOARD_LEGACY = ("rows", "style", "hideControls", "sharedCrosshair", "__inputs")
 _PANEL_LEGACY = ("editable", "error", "height", "span", "minSpan", "maxDataPoints")
 _ROW_KEYS = ("collapsed", "datasource", "gridPos", "id", "panels", "repeat", "title", "type")
-_TARGET_LEGACY = ("query", "target", "metric", "step", "intervalFactor", "hide", "format")
+_TARGET_LEGACY = ("query", "target", "metric", "step", "intervalFactor", "hide")
+# grafanalib's Table: the old table panel's keys; its value mappings live in fieldConfig
+_TABLE_LEGACY = ("color", "columns", "fontSize", "mappings")
 _VARIABLE_LEGACY = ("auto", "auto_count", "auto_min", "useTags", "tagsQuery", "tagValuesQuery")
 _TIMEPICKER_LEGACY = ("time_options",)
 
@@ -57,6 +59,8 @@ def _target(t: dict[str, Any], ds_type: str) -> dict[str, Any]:
         out["datasource"] = _ref(out["datasource"], ds_type)
     if not out.get("interval"):
         out.pop("interval", None)
+    if out.get("format") == "time_series":  # the default: only a table says its format
+        del out["format"]
     out["editorMode"] = "code"
     out["range"] = not out.get("instant", False)
     return out
@@ -67,15 +71,19 @@ def _panel(p: dict[str, Any], ds_type: str) -> dict[str, Any]:
         row = {k: v for k, v in p.items() if k in _ROW_KEYS}
         row["panels"] = [_panel(c, ds_type) for c in row.get("panels", [])]
         return row
-    out = _without(p, _PANEL_LEGACY)
+    out = _without(p, _PANEL_LEGACY + (_TABLE_LEGACY if p.get("type") == "table" else ()))
     if "datasource" in out:
         out["datasource"] = _ref(out["datasource"], ds_type)
     out["targets"] = [_target(t, ds_type) for t in out.get("targets", [])]
     defaults = out.setdefault("fieldConfig", {}).setdefault("defaults", {})
     out["fieldConfig"].setdefault("overrides", [])
+    defaults.get("custom", {}).pop("displayMode", None)  # the table's, now cellOptions
     thresholds = defaults.get("thresholds")
     if thresholds:
         thresholds["steps"] = _steps(thresholds.get("steps") or [])
+    for prop in (p for o in out["fieldConfig"]["overrides"] for p in o["properties"]):
+        if prop["id"] == "thresholds":  # a column's: its base step lost its null too
+            prop["value"]["steps"] = _steps(prop["value"]["steps"])
     for mapping in defaults.get("mappings", []):
         for result in mapping.get("options", {}).values():
             result.pop("index", None)

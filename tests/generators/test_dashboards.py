@@ -3,6 +3,7 @@ golden files, and the content the issue asks for."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from memwatch.generators import dashboards
 from memwatch.generators.grafana import raw_json
 from memwatch.generators.grafana_modern import SCHEMA_VERSION
 from memwatch.generators.output import Context, Files
+from memwatch.generators.rules import recording_groups
 from memwatch.metrics import CONTRACT
 from memwatch.spec import Spec, load_spec, parse_spec
 from tests.generators.grafana_schema import (
@@ -70,6 +72,27 @@ NO_RAM = """
     alerts:
       ram: {host: false}
 """
+# Every preset, a PostgreSQL server row, no consolidator.
+EVERY_PRESET = """
+    stores:
+      - {name: oc, preset: openclaw-mem}
+      - {name: core, preset: openclaw-memory-core}
+      - {name: hist, preset: mem0-history, path: /h.db}
+      - {name: mem0, preset: mem0-pgvector, dsn: 'env:X', expected_dimension: 1536,
+         history_store: hist}
+      - {name: sql, preset: sql, backend: sqlite, path: /s.db, table: t}
+      - {name: f, preset: files, files: [{name: d, glob: /x, max_age: 36h}]}
+      - {name: cm, preset: clawmongo, uri: 'env:U'}
+      - {name: m0m, preset: mem0-mongodb, uri: 'env:U'}
+      - {name: orch, preset: orchestrator, uri: 'env:U'}
+      - {name: mg, preset: mongo, uri: 'env:U', database: d, collection: c}
+    alerts: {runbook_url: 'https://runbooks.example/memwatch.md'}
+    routing:
+      consolidator_url: null
+      default_receiver: team
+      receivers: [{name: team}]
+    dashboards: {postgres_exporter_job: postgres}
+"""
 
 
 def spec(text: str) -> Spec:
@@ -90,8 +113,21 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in board["panels"] if p["type"] != "row"]
 
 
-def panel(board: dict[str, Any], title: str) -> dict[str, Any]:
-    found: list[dict[str, Any]] = [p for p in board["panels"] if p.get("title") == title]
+def row_panels(board: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each row's title -> the panels under it (rows are expanded: the panels follow)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    current: list[dict[str, Any]] = []
+    for p in board["panels"]:
+        if p["type"] == "row":
+            current = out.setdefault(p["title"], [])
+        else:
+            current.append(p)
+    return out
+
+
+def panel(board: dict[str, Any], title: str, row: str | None = None) -> dict[str, Any]:
+    where = board["panels"] if row is None else row_panels(board)[row]
+    found: list[dict[str, Any]] = [p for p in where if p.get("title") == title]
     assert len(found) == 1, (title, len(found))
     return found[0]
 
@@ -110,16 +146,43 @@ def full_dashboard_files() -> Files:
     return render(spec(FULL))
 
 
-@pytest.fixture(scope="session")
-def grafana_dashboard_validator() -> jsonschema.protocols.Validator:
-    try:
-        schema = dashboard_schema()
-    except SchemaUnavailable as exc:
-        print(f"SKIP: {exc}")
-        pytest.skip(str(exc))
+def as_grafana_reads_it(schema: dict[str, Any]) -> dict[str, Any]:
+    """The generated schema, open where Grafana's own is.
+
+    ts-json-schema-generator closes every interface, but Grafana's CUE source
+    (kinds/dashboard/dashboard_kind.cue) leaves two open with `...`: #AnnotationQuery
+    ("unless datasources have migrated to the target+mapping, they just spread their query
+    into the base object") and #AnnotationTarget ("datasource will stick their raw
+    DataQuery here"; its limit/matchAny/tags/type are "only required/valid for the grafana
+    datasource"). A Prometheus annotation (expr, titleFormat, tagKeys) needs both.
+    """
+    out = copy.deepcopy(schema)
+    defs = out["definitions"]
+    defs["AnnotationQuery"]["additionalProperties"] = True
+    defs["AnnotationTarget"]["additionalProperties"] = True
+    del defs["AnnotationTarget"]["required"]
+    return out
+
+
+def validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
+
+
+@pytest.fixture(scope="session")
+def generated_schema() -> dict[str, Any]:
+    try:
+        return dashboard_schema()
+    except SchemaUnavailable as exc:
+        print(f"SKIP: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def grafana_dashboard_validator(generated_schema: dict[str, Any]
+                                ) -> jsonschema.protocols.Validator:
+    return validator(as_grafana_reads_it(generated_schema))
 
 
 def schema_errors(validator: jsonschema.protocols.Validator, doc: Any) -> list[str]:
@@ -129,12 +192,12 @@ def schema_errors(validator: jsonschema.protocols.Validator, doc: Any) -> list[s
 
 # --- Grafana's dashboard schema ------------------------------------------------------
 
-@pytest.mark.parametrize("which", ["example", "full", "no_ram"])
+@pytest.mark.parametrize("which", ["example", "full", "no_ram", "every_preset"])
 def test_every_dashboard_validates_against_grafana_schema(
         which: str, grafana_dashboard_validator: jsonschema.protocols.Validator,
         example_dashboard_files: Files, full_dashboard_files: Files) -> None:
     files = {"example": example_dashboard_files, "full": full_dashboard_files,
-             "no_ram": render(spec(NO_RAM))}[which]
+             "no_ram": render(spec(NO_RAM)), "every_preset": render(spec(EVERY_PRESET))}[which]
     rendered = boards(files)
     assert rendered
     for name, board in rendered.items():
@@ -169,6 +232,26 @@ def test_schema_catches_single_mistakes(
     assert schema_errors(grafana_dashboard_validator, board)
 
 
+def test_schema_opened_only_where_grafana_leaves_it_open(
+        generated_schema: dict[str, Any],
+        grafana_dashboard_validator: jsonschema.protocols.Validator,
+        example_dashboard_files: Files) -> None:
+    """The generated schema refuses the alert annotations only (Grafana's CUE takes them);
+    opened, it still refuses an annotation without a name and a panel with a stray key."""
+    board = boards(example_dashboard_files)["dashboards/memwatch-overview.json"]
+    closed = schema_errors(validator(generated_schema), board)
+    assert closed and all(e.startswith("annotations/list/0") for e in closed), closed
+    assert schema_errors(grafana_dashboard_validator, board) == []
+    del board["annotations"]["list"][0]["name"]
+    panels(board)[0]["stray"] = 1
+    errors = schema_errors(grafana_dashboard_validator, board)
+    assert any(e.startswith("annotations/list/0: 'name' is a required property")
+               for e in errors), errors
+    # a panel is a Panel or a RowPanel: the stray key makes it neither
+    assert [e for e in errors if not e.startswith("annotations/")] == [
+        f"panels/1: {panels(board)[0]!r} is not valid under any of the given schemas"]
+
+
 def test_schema_version_is_the_packages(
         grafana_dashboard_validator: jsonschema.protocols.Validator) -> None:
     assert package_schema_version() == SCHEMA_VERSION
@@ -193,18 +276,22 @@ def check_as_rules(queries: list[str], tmp_path: Path) -> subprocess.CompletedPr
                           text=True, timeout=60)
 
 
-def concrete_queries(files: Files) -> list[str]:
-    return [dashboards.concrete(q, {"store": "openclaw"})
-            for q in dashboards.panel_queries(files)]
+def concrete_queries(files: Files, s: Spec) -> list[str]:
+    variables = dashboards.sample_variables(s)
+    return [dashboards.concrete(q, variables)
+            for q in [*dashboards.panel_queries(files), *dashboards.annotation_queries(files)]]
 
 
-@pytest.mark.parametrize("which", ["example", "full"])
+@pytest.mark.parametrize("which", ["example", "full", "every_preset"])
 def test_every_panel_query_is_valid_promql(which: str, tmp_path: Path,
                                            example_dashboard_files: Files,
                                            full_dashboard_files: Files) -> None:
-    files = example_dashboard_files if which == "example" else full_dashboard_files
-    queries = concrete_queries(files)
-    assert len(queries) >= (15 if which == "example" else 20)
+    s = {"example": load_spec(ROOT / EXAMPLE), "full": spec(FULL),
+         "every_preset": spec(EVERY_PRESET)}[which]
+    files = {"example": example_dashboard_files, "full": full_dashboard_files}.get(
+        which) or render(s)
+    queries = concrete_queries(files, s)
+    assert len(queries) >= {"example": 60, "full": 20, "every_preset": 70}[which]
     assert not [q for q in queries if "$" in q]
     proc = check_as_rules(queries, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -212,18 +299,27 @@ def test_every_panel_query_is_valid_promql(which: str, tmp_path: Path,
 
 
 def test_promtool_catches_a_broken_query(tmp_path: Path, example_dashboard_files: Files) -> None:
-    queries = [*concrete_queries(example_dashboard_files),
+    queries = [*concrete_queries(example_dashboard_files, load_spec(ROOT / EXAMPLE)),
                "sum by (store) (rate(memwatch_collection_errors_total[5m])"]
     proc = check_as_rules(queries, tmp_path)
     assert proc.returncode != 0
     assert "unclosed left parenthesis" in proc.stdout + proc.stderr
 
 
-def test_queries_use_only_contract_metrics(full_dashboard_files: Files) -> None:
+@pytest.mark.parametrize("which", ["full", "every_preset"])
+def test_queries_use_only_contract_metrics_and_recorded_rules(
+        which: str, full_dashboard_files: Files) -> None:
+    s = spec(FULL) if which == "full" else spec(EVERY_PRESET)
+    files = full_dashboard_files if which == "full" else render(s)
+    queries = dashboards.panel_queries(files)
     known = {m.series_name for m in CONTRACT}
-    used = {n for q in dashboards.panel_queries(full_dashboard_files)
-            for n in re.findall(r"\bmemwatch_\w+", q)}
+    used = {n for q in queries for n in re.findall(r"(?<![:\w])memwatch_\w+", q)}
     assert used and used <= known, used - known
+    recorded = {r["record"] for g in recording_groups(s) for r in g["rules"]}
+    rules_used = {n for q in queries for n in re.findall(r"\bmemwatch:[\w:]+", q)}
+    assert {"memwatch:ingestion_lag:seconds", "memwatch:store_size_growth:ratio_1h",
+            "memwatch:backlog:max", "memwatch:memories_namespace:max"} <= rules_used
+    assert rules_used <= recorded, rules_used - recorded
 
 
 def test_concrete_fills_variables_and_refuses_unknown() -> None:
@@ -236,7 +332,14 @@ def test_concrete_fills_variables_and_refuses_unknown() -> None:
 def test_panel_queries_are_distinct_and_ordered(example_dashboard_files: Files) -> None:
     queries = dashboards.panel_queries(example_dashboard_files)
     assert len(queries) == len(set(queries))
-    assert queries[0] == 'memwatch_up{store=~"$store"}'
+    assert queries[:2] == [
+        'label_join(ALERTS{alertstate="firing"}, "runbook", "", "alertname")',
+        'memwatch_up{store=~"$store"}']
+    assert dashboards.annotation_queries(example_dashboard_files) == [
+        'ALERTS{alertstate="firing", store=~"$store"}',
+        'ALERTS{alertstate="firing", alertname=~"HostMemoryUsageHigh|'
+        'HostMemoryExhaustionPredicted|ProcessMemoryUsageHigh|'
+        'ProcessMemoryExhaustionPredicted"}']
 
 
 # --- golden files and determinism --------------------------------------------------------
@@ -301,70 +404,6 @@ def test_layout_ids_unique_and_grid_not_overlapping(full_dashboard_files: Files)
                     for y in range(g["y"], g["y"] + g["h"])}
             assert not cells & mine, p["title"]
             cells |= mine
-
-
-def test_overview_store_variable_and_repeated_row(example_dashboard_files: Files) -> None:
-    board = boards(example_dashboard_files)["dashboards/memwatch-overview.json"]
-    store = board["templating"]["list"][1]
-    assert store["name"] == "store" and store["query"] == "label_values(memwatch_up, store)"
-    assert store["multi"] and store["includeAll"]
-    assert store["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-    rows = [p for p in board["panels"] if p["type"] == "row"]
-    assert [(r["title"], r.get("repeat")) for r in rows] == [
-        ("Stores", None), ("$store", "store"), ("Exporter", None)]
-
-
-def test_overview_panels(example_dashboard_files: Files) -> None:
-    board = boards(example_dashboard_files)["dashboards/memwatch-overview.json"]
-    count = panel(board, "Memories")
-    assert exprs(count) == ['memwatch_store_memories{store="$store"}']
-    assert count["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] == {"mode": "line"}
-    assert {"color": "red", "value": 0} in count["fieldConfig"]["defaults"]["thresholds"][
-        "steps"]
-    assert exprs(panel(board, "Memories by namespace")) == [
-        'memwatch_memories{store="$store"}']
-
-    drop = panel(board, "Drop ratio")
-    assert drop["type"] == "stat"
-    d = drop["fieldConfig"]["defaults"]
-    assert d["unit"] == "percentunit"
-    assert [s["value"] for s in d["thresholds"]["steps"]] == [None, 0.25, 0.5]
-    assert exprs(drop)[0] == 'memwatch_memories_drop_ratio{store="$store"}'
-    assert exprs(drop)[1] == (
-        '(max_over_time(memwatch_store_memories{store="$store"}[10m]) - '
-        'memwatch_store_memories{store="$store"}) / '
-        'clamp_min(max_over_time(memwatch_store_memories{store="$store"}[10m]), 1)')
-    assert "[1h]" in exprs(drop)[2]
-
-    for title in ("Database", "Database status", "Exporter targets"):
-        status = panel(board, title)
-        (mapping,) = status["fieldConfig"]["defaults"]["mappings"]
-        assert mapping == {"type": "value", "options": {
-            "1": {"text": "UP", "color": "green"}, "0": {"text": "DOWN", "color": "red"}}}
-    assert exprs(panel(board, "Exporter targets")) == ['up{job=~"memwatch"}']
-
-    fresh = panel(board, "Newest memory age")
-    assert exprs(fresh) == ['time() - memwatch_newest_memory_timestamp_seconds{store="$store"}']
-    assert fresh["fieldConfig"]["defaults"]["unit"] == "s"
-    assert fresh["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 3600
-    assert exprs(panel(board, "Backlog")) == ['memwatch_backlog{store="$store"}']
-    assert panel(board, "Backlog")["targets"][0]["legendFormat"] == "{{stage}}"
-    size = panel(board, "Store size")
-    assert size["fieldConfig"]["defaults"]["unit"] == "bytes"
-    assert exprs(panel(board, "Collection errors")) == [
-        'sum by (store, reason) (rate(memwatch_collection_errors_total{store=~"$store"}'
-        '[$__rate_interval]))']
-    assert exprs(panel(board, "Collection duration")) == [
-        'memwatch_collection_duration_seconds{store=~"$store"}']
-
-
-def test_overview_follows_spec(full_dashboard_files: Files) -> None:
-    board = boards(full_dashboard_files)["dashboards/agents-overview.json"]
-    assert exprs(panel(board, "Exporter targets")) == [r'up{job=~"memwatch-sqlite|memwatch\\.pg"}']
-    drop = exprs(panel(board, "Drop ratio"))
-    assert [w for q in drop[1:] for w in re.findall(r"\[(\w+)\]", q)[:1]] == ["5m", "1h", "1d"]
-    fresh = panel(board, "Newest memory age")
-    assert fresh["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 7200
 
 
 def test_ram_dashboard(example_dashboard_files: Files) -> None:
