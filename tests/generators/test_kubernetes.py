@@ -55,9 +55,12 @@ def sample_files(spec: Spec) -> Files:
 
 
 def objects(files: Files) -> dict[str, dict[str, Any]]:
+    """The objects under kubernetes/ by file name (its README apart), each with the header."""
     out = {}
     for rel, text in files.items():
-        if rel.startswith("kubernetes/"):
+        if rel == "kubernetes/README.md":
+            assert text.startswith(f"<!-- {HEADER[2:-1]} -->\n"), rel
+        elif rel.startswith("kubernetes/"):
             assert text.startswith(HEADER), rel
             out[rel.removeprefix("kubernetes/")] = yaml.safe_load(text)
     return out
@@ -74,8 +77,12 @@ def test_wrap_keeps_the_files_and_adds_the_objects() -> None:
     assert list(wrapped) == sorted(wrapped)
     assert sorted(objects(wrapped)) == [
         "configmap-dashboard-memwatch-overview.yaml", "configmap-dashboard-memwatch-ram.yaml",
-        "kustomization.yaml", "prometheusrule-alerts.yaml", "prometheusrule-recording.yaml",
-        "secret-alertmanager.yaml", "servicemonitor-memwatch.yaml"]
+        "configmap-spec.yaml", "deployment-consolidator.yaml", "deployment-exporter.yaml",
+        "kustomization.yaml", "persistentvolumeclaim-consolidator.yaml",
+        "prometheusrule-alerts.yaml", "prometheusrule-recording.yaml",
+        "secret-alertmanager.yaml", "service-consolidator.yaml", "service-exporter.yaml",
+        "servicemonitor-memwatch.yaml"]
+    assert "kubernetes/README.md" in wrapped
     assert kubernetes.wrap(spec, CTX, files) == wrapped  # deterministic
 
 
@@ -114,7 +121,8 @@ def test_service_monitor_for_the_exporter() -> None:
     assert sm == {
         "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
         "metadata": {"name": "memwatch", "labels": LABELS},
-        "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "memwatch"}},
+        "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "memwatch",
+                                              "app.kubernetes.io/component": "exporter"}},
                  "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s",
                                 "relabelings": [{"action": "replace", "targetLabel": "job",
                                                  "replacement": "memwatch"}]}]},
@@ -131,6 +139,7 @@ prometheus:
     for job in ("memwatch-sqlite", "memwatch-pg"):
         sm = objs[f"servicemonitor-{job}.yaml"]["spec"]
         assert sm["selector"]["matchLabels"] == {"app.kubernetes.io/name": "memwatch",
+                                                 "app.kubernetes.io/component": "exporter",
                                                  "app.kubernetes.io/instance": job}
         assert sm["endpoints"][0]["interval"] == "1m"
         assert sm["endpoints"][0]["relabelings"][0]["replacement"] == job
@@ -171,7 +180,7 @@ def test_render_format_kubernetes_through_the_cli(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     files = {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
     assert files == render_all(spec_of(ONLY_STORES),
-                               Context(spec_name=str(spec_path), format="kubernetes"))
+                               Context(spec_name="../spec.yaml", format="kubernetes"))
     for rel, text in files.items():
         p = Path(rel)
         if p.parent == Path("rules") and p.suffix == ".yml":
