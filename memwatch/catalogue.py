@@ -174,6 +174,19 @@ CATALOGUE: tuple[AlertDef, ...] = (
     AlertDef("MemoryBackupStale", "warning", 600, "backup",
              "The newest file of check {check} of {store} is too old", threshold=86400 * 1.5,
              solution="The backup job did not run; check its schedule and logs."),
+    # SLOs (spec `slos`): one rule per tier, `tier` page at this severity, ticket one below
+    AlertDef("MemorySLOAvailabilityBurn", "critical", 0, "slo",
+             "Memory store {store} burns its availability error budget too fast ({tier})",
+             solution="The store was unreachable (memwatch_up 0) for a larger share of the "
+                      "last hours than its availability objective allows: find the outage "
+                      "(MemoryDatabaseDown, memwatch_collection_errors_total by reason) and "
+                      "end it; the error-budget dashboard shows what is left."),
+    AlertDef("MemorySLOFreshnessBurn", "critical", 0, "slo",
+             "Memory store {store} burns its freshness error budget too fast ({tier})",
+             solution="New memories arrived later than the objective's lag for a larger "
+                      "share of the last hours than it allows: the writer, the harvest or "
+                      "the embedding provider stalls (MemoryIngestionStalled, the backlog); "
+                      "the error-budget dashboard shows what is left."),
     AlertDef("MemwatchExporterDown", "critical", 120, "exporter",
              "The memwatch exporter {instance} is down",
              solution="Restart the exporter; check its logs."),

@@ -99,7 +99,8 @@ def config(spec: Spec) -> dict[str, Any]:
         labels[p.replica_label] = f"${{{p.replica_env}}}"
     if labels:
         glob["external_labels"] = labels
-    out: dict[str, Any] = {"global": glob, "rule_files": [f"../{f}" for f in RULE_FILES]}
+    files = (*RULE_FILES, *(("rules/slo.yml",) if spec.slos else ()))
+    out: dict[str, Any] = {"global": glob, "rule_files": [f"../{f}" for f in files]}
     if p.alertmanagers:
         out["alerting"] = {"alertmanagers": [{"static_configs": [
             {"targets": list(p.alertmanagers)}]}]}

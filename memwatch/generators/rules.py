@@ -1,4 +1,5 @@
-"""rules/recording.yml, rules/alerts.yml and rules/anomaly.yml (alerts/anomaly.py).
+"""rules/recording.yml, rules/alerts.yml, rules/anomaly.yml (alerts/anomaly.py) and, for
+the spec's `slos`, rules/slo.yml (alerts/slo.py).
 
 Recording rules are store-generic (one rule covers every store); alert rules are per store
 so each can carry its own thresholds. Everything here is plain Prometheus rule syntax that
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwatch.generators.alerts import AlertRule, anomaly, build_rules
+from memwatch.generators.alerts import AlertRule, anomaly, build_rules, slo
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 
@@ -112,7 +113,10 @@ def rule_entry(r: AlertRule) -> dict[str, Any]:
 def alert_groups(rules: list[AlertRule]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rules:
-        groups.setdefault(r.group, []).append(rule_entry(r))
+        entries = groups.setdefault(r.group, [])
+        if isinstance(r, slo.SloRule):  # the recording rules it reads, once, before it
+            entries += [rec for rec in r.recording if rec not in entries]
+        entries.append(rule_entry(r))
     return [{"name": name, "rules": entries} for name, entries in groups.items()]
 
 
@@ -126,4 +130,13 @@ def render(spec: Spec, ctx: Context) -> Files:
         ALERTS_FILE: yaml_file({"groups": alert_groups(
             [r for r in rules if r.file == ALERTS_FILE])}, ctx),
         anomaly.FILE: yaml_file({"groups": anomaly_groups}, ctx),
+        **_slo_file(spec, rules, ctx),
     }
+
+
+def _slo_file(spec: Spec, rules: list[AlertRule], ctx: Context) -> Files:
+    if not spec.slos:
+        return {}
+    ours = [r for r in rules if r.file == slo.FILE]
+    groups = [*alert_groups(ours), *slo.recording_only(spec, ours)]
+    return {slo.FILE: yaml_file({"groups": groups}, ctx)}

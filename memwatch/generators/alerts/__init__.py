@@ -19,6 +19,7 @@ from memwatch.generators.alerts import (  # noqa: F401 - each registers its aler
     index,
     ingest,
     integrity,
+    slo,
     storage,
 )
 from memwatch.generators.alerts.anomaly import anomaly_rules
