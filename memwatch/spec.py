@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import to_jsonable_python
 
 from memwatch import spec_yaml
 from memwatch.capabilities import Capabilities, Feature, features
@@ -34,11 +35,13 @@ from memwatch.spec_monitoring import (
     AlertOverride,
     AlertsSection,
     DashboardsSection,
+    KubernetesSection,
     PrometheusSection,
     RecordingSection,
     RoutingSection,
     check_overrides,
 )
+from memwatch.spec_slo import StoreSlo, check_slos
 from memwatch.spec_types import (
     DURATION_MARK,
     DURATION_PATTERN,
@@ -575,6 +578,24 @@ class Spec(ExporterSpec):
     dashboards: DashboardsSection = Field(default_factory=DashboardsSection)
     prometheus: PrometheusSection = Field(default_factory=PrometheusSection)
     consolidator: ConsolidatorSection = Field(default_factory=ConsolidatorSection)
+    kubernetes: KubernetesSection = Field(default_factory=KubernetesSection)
+    slos: tuple[StoreSlo, ...] = Field(
+        (), description="Availability and freshness objectives per store, rendered into "
+                        "burn-rate alerts and an error-budget dashboard (docs/slo.md).")
+
+    @model_validator(mode="after")
+    def _one_sqlite_consolidator(self) -> Spec:
+        if self.kubernetes.consolidator.replicas > 1 and \
+                self.consolidator.storage.backend == "sqlite":
+            raise ValueError("kubernetes.consolidator.replicas: more than one consolidator "
+                             "needs consolidator.storage on postgresql or mongodb (SQLite "
+                             "has one writer)")
+        return self
+
+    @model_validator(mode="after")
+    def _slo_stores(self) -> Spec:
+        check_slos(self.slos, {s.name: s.capabilities().features for s in self.stores})
+        return self
 
     @model_validator(mode="after")
     def _probed_stores_exist(self) -> Spec:
@@ -765,7 +786,7 @@ def json_schema() -> str:
     schema = _durations(Spec.model_json_schema(by_alias=True))
     for name in MONITORING_SECTIONS:  # a default_factory's value is not in the schema
         default = Spec.model_fields[name].get_default(call_default_factory=True)
-        schema["properties"][name]["default"] = default.model_dump(mode="json", by_alias=True)
+        schema["properties"][name]["default"] = to_jsonable_python(default, by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "memwatch spec"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"

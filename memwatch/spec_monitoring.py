@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -101,10 +101,18 @@ def check_overrides(rules: dict[str, AlertOverride], prefix: str) -> None:
                 raise ValueError(f"{prefix}.{name}.threshold: {exc}") from None
 
 
+# Where gen-monitoring renders the runbooks inside --out (generators/runbooks.py), and so the
+# runbook_url of every alert until the spec names the URL that file is served at.
+DEFAULT_RUNBOOK_URL = "runbooks/memwatch.md"
+
+
 class AlertsSection(Model):
     runbook_url: str = Field(
-        "https://github.com/memwatch/memwatch/blob/main/docs/operations.md",
-        description="Base of every alert's runbook_url; the alert's anchor is appended.")
+        DEFAULT_RUNBOOK_URL,
+        description="Base of every alert's runbook_url; `#<alert name in lower case>` is "
+                    "appended. Default: runbooks/memwatch.md, the runbooks gen-monitoring "
+                    "renders into --out; set it to the URL that file is served at (render "
+                    "warns while it is unset).")
     rules: dict[AlertName, AlertOverride] = Field(default_factory=dict)
     ram: RamSection = RamSection()
     extra_labels: dict[LabelName, str] = Field(default_factory=dict)
@@ -272,6 +280,10 @@ class RoutingSection(Model):
         description="Every alert also goes to the consolidator (null to skip).")
     consolidator_bearer_token_file: Path | None = Field(
         None, description="Authenticate the consolidator webhook with this bearer token file.")
+    consolidator_peers: tuple[Annotated[str, Field(pattern=r"^https?://")], ...] = Field(
+        (), description="Other consolidators sharing the same storage (several for high "
+                        "availability): each gets every alert too, as another webhook of "
+                        "the consolidator receiver, with the same bearer token.")
     receivers: tuple[Receiver, ...] = ()
     routes: tuple[Route, ...] = ()
 
@@ -281,6 +293,8 @@ class RoutingSection(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"receivers: repeated names {dup}")
+        if self.consolidator_peers and not self.consolidator_url:
+            raise ValueError("consolidator_peers: needs consolidator_url (the first of them)")
         if self.consolidator_url and CONSOLIDATOR in names:
             raise ValueError(f"receivers[{names.index(CONSOLIDATOR)}].name: {CONSOLIDATOR!r} "
                              "is the consolidator_url's receiver (set consolidator_url: null "
@@ -317,6 +331,16 @@ class DashboardsSection(Model):
         "http://prometheus:9090", pattern=r"^https?://",
         description="URL of the provisioned Prometheus datasource (the compose stack's "
                     "service by default).")
+    top_namespaces: int = Field(
+        10, ge=1, le=100, description="Rows of each store's table of its largest namespaces.")
+    consolidator_url: str | None = Field(
+        None, pattern=r"^https?://",
+        description="The consolidator's page as a browser reaches it, linked from every "
+                    "dashboard (default: the origin of routing.consolidator_url).")
+    postgres_exporter_job: str | None = Field(
+        None, min_length=1,
+        description="The Prometheus job scraping postgres_exporter: the overview gets a "
+                    "PostgreSQL server row (connections, transactions, cache hits, locks).")
 
 
 class ScrapeTarget(Model):
@@ -372,3 +396,63 @@ class PrometheusSection(Model):
             raise ValueError(f"job names must be unique across exporters and "
                              f"extra_scrape_configs, repeated: {dup}")
         return self
+
+
+# --- kubernetes (gen-monitoring --format kubernetes) ------------------------------------
+
+# A Kubernetes resource quantity as requests and limits take it: 50m, 0.5, 64Mi, 1Gi.
+Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
+AbsolutePath = Annotated[str, Field(pattern=r"^/")]
+
+
+class KubernetesResources(Model):
+    requests: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
+    limits: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
+
+
+class KubernetesVolume(Model):
+    """Where the exporter finds a store's files (SQLite, spool, workspace, backups)."""
+
+    mount_path: AbsolutePath = Field(description="Where the volume is mounted: the store's "
+                                                 "`path`, `spool`, `workspace` or glob lie below.")
+    source: dict[str, Any] = Field(
+        description="A Kubernetes volume source, e.g. {persistentVolumeClaim: {claimName: "
+                    "openclaw-memory}} or {hostPath: {path: /home/agent/.openclaw/memory}}.")
+    read_only: bool = Field(True, description="Mount it read-only (a WAL-mode SQLite file "
+                                              "then needs its -shm file present).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KubernetesVolume:
+        if len(self.source) != 1 or "name" in self.source:
+            raise ValueError("source: one volume source, as {persistentVolumeClaim: {...}}")
+        return self
+
+
+class KubernetesExporter(Model):
+    resources: KubernetesResources = Field(default_factory=lambda: KubernetesResources(
+        requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "500m", "memory": "256Mi"}))
+    volumes: tuple[KubernetesVolume, ...] = ()
+
+
+class KubernetesConsolidator(Model):
+    replicas: int = Field(1, ge=1, le=20, description="More than 1 only with "
+                                                      "consolidator.storage on PostgreSQL or "
+                                                      "MongoDB (SQLite: one writer).")
+    resources: KubernetesResources = Field(default_factory=lambda: KubernetesResources(
+        requests={"cpu": "100m", "memory": "128Mi"}, limits={"cpu": "1", "memory": "512Mi"}))
+    storage_size: Quantity = Field("1Gi", description="The SQLite PersistentVolumeClaim's size.")
+    storage_class: str | None = Field(None, description="Its storageClassName (default: the "
+                                                        "cluster's default class).")
+
+
+class KubernetesSection(Model):
+    """The Deployments `--format kubernetes` renders for memwatch itself."""
+
+    image: str = Field("memwatch:local", min_length=1, description=(
+        "The memwatch image (compose/Dockerfile: `docker build -f compose/Dockerfile -t "
+        "memwatch:local .`; push it where the cluster pulls from and name it here)."))
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = \
+        Field(None, description="Every object's namespace, and the exporter Service's "
+                                "address a ScrapeConfig names (default: none set).")
+    exporter: KubernetesExporter = Field(default_factory=KubernetesExporter)
+    consolidator: KubernetesConsolidator = Field(default_factory=KubernetesConsolidator)

@@ -151,12 +151,13 @@ def receiver(r: Receiver) -> dict[str, Any]:
 
 
 def consolidator(routing: RoutingSection) -> dict[str, Any] | None:
-    """The consolidator's webhook receiver, every alert and its resolution, unbatched."""
+    """The consolidator's webhook receiver, every alert and its resolution, unbatched: one
+    webhook a consolidator (Alertmanager retries each on its own)."""
     if not routing.consolidator_url:
         return None
-    return receiver(Receiver(name=CONSOLIDATOR, webhook=(WebhookReceiver(
-        url=routing.consolidator_url,
-        bearer_token_file=routing.consolidator_bearer_token_file),)))
+    return receiver(Receiver(name=CONSOLIDATOR, webhook=tuple(WebhookReceiver(
+        url=url, bearer_token_file=routing.consolidator_bearer_token_file)
+        for url in (routing.consolidator_url, *routing.consolidator_peers))))
 
 
 def receivers(routing: RoutingSection) -> list[dict[str, Any]]:

@@ -197,3 +197,25 @@ def test_the_markdown_text_template_parses(tmp_path: Path) -> None:
     proc = subprocess.run([amtool, "template", "render", f"--template.glob={empty}",
                            f"--template.text={MARKDOWN_TEXT}"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_consolidator_peers_are_webhooks_of_the_consolidator_receiver() -> None:
+    spec = spec_from("""\
+stores:
+  - {name: a, preset: files, files: [{name: d, glob: /x/*}]}
+routing:
+  consolidator_url: http://c1:9188/webhook/alerts
+  consolidator_peers: ['http://c2:9188/webhook/alerts']
+  consolidator_bearer_token_file: /run/secrets/token
+""")
+    cons = next(r for r in alertmanager.config(spec.routing)["receivers"]
+                if r["name"] == "consolidator")
+    auth = {"authorization": {"type": "Bearer", "credentials_file": "/run/secrets/token"}}
+    assert cons["webhook_configs"] == [
+        {"send_resolved": True, "url": f"http://{h}:9188/webhook/alerts", "max_alerts": 0,
+         "http_config": auth} for h in ("c1", "c2")]
+    with pytest.raises(SpecError) as err:
+        spec_from("stores:\n  - {name: a, preset: files, files: [{name: d, glob: /x/*}]}\n"
+                  "routing:\n  consolidator_url: null\n  default_receiver: r\n"
+                  "  consolidator_peers: ['http://c2/x']\n  receivers: [{name: r}]\n")
+    assert "consolidator_peers: needs consolidator_url" in err.value.problems[0]

@@ -3,10 +3,11 @@ and PostgreSQL's own clustering, nothing of ours.
 
 The stack, every part a separate OS process on 127.0.0.1 (the exporter aside, which is
 stateless and served in this process): a Prometheus HA pair (external label `replica`:
-a / b) scraping the same exporter and sending to both Alertmanagers, with
-`alert_relabel_configs` dropping `replica`; two Alertmanagers in one gossip cluster, loaded
-with what gen-monitoring rendered, whose routing delivers every alert to two consolidators
-(`consolidator_url` plus a second webhook receiver on a `continue` route); two
+a / b, from the rendered `prometheus.replica_label`) scraping the same exporter and sending
+to both Alertmanagers, with `alert_relabel_configs` dropping `replica`; two Alertmanagers
+in one gossip cluster, loaded with what gen-monitoring rendered, whose routing delivers
+every alert to two consolidators (`consolidator_url` and `consolidator_peers`: two
+webhooks of one receiver); two
 `memwatch consolidate` processes sharing one PostgreSQL database.
 
 The incident: an openclaw-mem store loses every row (MemoryCountZero). Once it fires in
@@ -65,8 +66,8 @@ WAIT = 60.0  # every bound: tens of seconds, polled
 
 # One spec for everything, as deployed: gen-monitoring renders Prometheus's and
 # Alertmanager's config from it, the exporter serves its store, both consolidators read
-# their (shared) storage from it. The spec can name one consolidator_url; the second
-# consolidator is a webhook receiver of its own on a `continue` route matching everything.
+# their (shared) storage from it: the second consolidator is a consolidator_peers entry,
+# another webhook of the consolidator receiver.
 SPEC = """\
 stores:
   - name: {store}
@@ -89,11 +90,7 @@ routing:
   group_wait: 0s
   group_interval: 1s
   consolidator_url: http://127.0.0.1:{cons_a}/webhook/alerts
-  receivers:
-    - name: consolidator-b
-      webhook: [{{url: 'http://127.0.0.1:{cons_b}/webhook/alerts'}}]
-  routes:
-    - {{receiver: consolidator-b, continue: true}}
+  consolidator_peers: ['http://127.0.0.1:{cons_b}/webhook/alerts']
 consolidator:
   storage: {{backend: postgresql, dsn_file: '{dsn_file}'}}
   prometheus_url: null
