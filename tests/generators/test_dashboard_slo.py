@@ -22,20 +22,11 @@ from memwatch.generators import rules as rules_mod
 from memwatch.generators.output import Context, to_yaml
 from memwatch.spec import Spec, parse_spec
 from tests.generators.grafana_schema import SchemaUnavailable, dashboard_schema
+from tests.generators.test_slo import SPEC as SLO_SPEC
 
 PROMTOOL = shutil.which("promtool")
 CTX = Context("s.yaml")
-SPEC = """
-stores:
-  - {name: mem0, preset: mem0-pgvector, dsn: 'env:X'}
-  - {name: oc, preset: openclaw-mem}
-slos:
-  - store: mem0
-    availability: {objective: 99.9}
-    freshness: {objective: 99, lag: 15m}
-  - {store: oc, window: 28d, availability: {objective: 99.5}}
-dashboards: {uid_prefix: agents, title_prefix: Agents}
-"""
+SPEC = SLO_SPEC + "dashboards: {uid_prefix: agents, title_prefix: Agents}\n"
 
 
 def spec(text: str = SPEC) -> Spec:
