@@ -139,8 +139,8 @@ def test_recount_bound_must_be_a_ratio(bad: str) -> None:
 def test_recount_bound_default_and_no_effect_where_nothing_is_estimated() -> None:
     spec = parse_spec(
         "stores:\n"
-        "  - {name: m, preset: mem0-pgvector, dsn: x}\n"
-        "  - {name: s, preset: sql, backend: postgresql, dsn: x, table: t,"
+        "  - {name: m, preset: mem0-pgvector, dsn: 'host=x'}\n"
+        "  - {name: s, preset: sql, backend: postgresql, dsn: 'host=x', table: t,"
         " count: estimate, recount_bound: 0.005}\n"
         "  - {name: q, preset: sql, backend: sqlite, path: /tmp/x.db, table: t,"
         " recount_bound: 0.1}\n", "s.yaml")

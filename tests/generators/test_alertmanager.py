@@ -248,7 +248,7 @@ def test_inhibit_rules() -> None:
                             'MemoryIngestionStalled|MemoryLossUnexplained|'
                             'MemoryWritesNotStored|MemoryHistoryMismatch|'
                             'MemoryHarvestDropped|MemoryIndexEmpty|MemoryFilesUnindexed|'
-                            'MemwatchCollectionsFailing"'],
+                            'MemwatchCollectionsFailing|MemorySLOAvailabilityBurn"'],
         "equal": ["store"]}
     assert set(alertmanager.SILENCED_BY_STORE_WIDE_LOSS) <= set(ALERT_NAMES)
     assert rules[1] == {

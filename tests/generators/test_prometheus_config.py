@@ -32,6 +32,9 @@ MINIMAL_RULES = {
          "labels": {"severity": "critical"}}]}]}),
     "rules/anomaly.yml": to_yaml({"groups": [{"name": "memwatch-anomaly", "rules": [
         {"record": "memwatch:memories_growth:delta_1h", "expr": "delta(x[1h])"}]}]}),
+    # the example has `slos:`: its prometheus.yml loads this one too
+    "rules/slo.yml": to_yaml({"groups": [{"name": "memwatch-slo", "rules": [
+        {"record": "memwatch:slo_sli_error:bool", "expr": "memwatch_up < bool 1"}]}]}),
 }
 
 
@@ -51,7 +54,7 @@ def check_config(path: Path, rule_files: int = 3) -> str:
 
 
 def test_example_config_passes_promtool(tmp_path: Path) -> None:
-    check_config(render_config(example_spec(), tmp_path))
+    check_config(render_config(example_spec(), tmp_path), rule_files=4)
 
 
 def test_only_stores_config_passes_promtool(tmp_path: Path) -> None:
@@ -85,8 +88,10 @@ def test_with_the_rendered_rules(tmp_path: Path) -> None:
         pytest.skip("the rule renderer does not write rules/recording.yml and "
                     "rules/alerts.yml yet")
     write(tmp_path, files)
-    out = check_config(tmp_path / "prometheus" / "prometheus.yml")
+    out = check_config(tmp_path / "prometheus" / "prometheus.yml", rule_files=4)
     assert f"Checking {tmp_path}/rules/alerts.yml" in out
+    assert f"Checking {tmp_path}/rules/slo.yml" in out
+    assert "Might cause inconsistency" not in out  # no two rules record one series
 
 
 def test_example_values(tmp_path: Path) -> None:

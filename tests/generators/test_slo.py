@@ -108,10 +108,14 @@ def test_recording_rules_come_first_once_per_slo() -> None:
                      *per_slo, "MemorySLOFreshnessBurn", "MemorySLOFreshnessBurn"]
     assert entries[0] == {"record": "memwatch:slo_sli_error:bool",
                           "expr": 'min by (store) (memwatch_up{store="mem0"}) < bool 1',
-                          "labels": {"slo": "availability"}}
+                          "labels": {"slo": "availability", "store": "mem0"}}
     assert [e["expr"] for e in entries[1:9]] == [
         f"avg_over_time(memwatch:slo_sli_error:bool{SEL}[{w}])" for w in windows]
     assert entries[9]["expr"] == f"1 - memwatch:slo_sli_error:ratio_30d{SEL} / 0.001"
+    # each rule carries its SLO's labels: availability's and freshness's ratios of one store
+    # are two rules to promtool, not a duplicate ("Might cause inconsistency")
+    assert {str(e["labels"]) for e in entries if "record" in e} == {
+        str({"slo": "availability", "store": "mem0"}), str({"slo": "freshness", "store": "mem0"})}
     assert entries[12]["expr"] == (
         'time() - max by (store) (memwatch_newest_memory_timestamp_seconds{store="mem0"}) '
         "> bool 900")

@@ -79,13 +79,18 @@ def sli_expr(store: str, sli: Sli, target: Target) -> str:
 def recording_rules(slo: StoreSlo, sli: Sli, target: Target) -> list[dict[str, Any]]:
     """The indicator, its ratio over every alert window and the SLO's, the budget left."""
     sel = selector(slo.store, sli)
+    # the SLO's labels on every rule (the series carry them anyway): each rule is then one
+    # of its own to promtool, not a duplicate of another store's or SLO's
+    labels = {"slo": sli, "store": slo.store}
     rules: list[dict[str, Any]] = [{"record": BAD, "expr": sli_expr(slo.store, sli, target),
-                                    "labels": {"slo": sli}}]
+                                    "labels": labels}]
     for window in (*RATIO_WINDOWS, slo.window):
         rules.append({"record": ratio(window),
-                      "expr": f"avg_over_time({BAD}{sel}[{go_duration(window)}])"})
+                      "expr": f"avg_over_time({BAD}{sel}[{go_duration(window)}])",
+                      "labels": labels})
     rules.append({"record": BUDGET_REMAINING,
-                  "expr": f"1 - {ratio(slo.window)}{sel} / {number(target.budget)}"})
+                  "expr": f"1 - {ratio(slo.window)}{sel} / {number(target.budget)}",
+                  "labels": labels})
     return rules
 
 
