@@ -496,9 +496,6 @@ class MongoStore(StoreBase, MongoSource):
                      *([Feature.FRESHNESS] if self.timestamp else [])))
 
 
-
-MONGO_STORES = (ClawMongoStore, Mem0MongoStore, OrchestratorStore, MongoStore)
-
 Store = Annotated[
     OpenclawMemStore | OpenclawMemoryCoreStore | Mem0HistoryStore | Mem0PgvectorStore
     | SqlStore | FilesStore
