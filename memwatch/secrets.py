@@ -57,8 +57,12 @@ def resolve(value: str | None, file: Path | None, what: str) -> str | None:
     if secret is None:
         return None
     register(secret)
-    for match in _URL_PASSWORD.finditer(secret):
-        register(match.group("pw"))
-    for match in _KV_PASSWORD.finditer(secret):
-        register(match.group("pw").strip("'"))
+    for pw in passwords_in(secret):
+        register(pw)
     return secret
+
+
+def passwords_in(text: str) -> list[str]:
+    """The passwords a DSN or URI holds (`user:pw@`, `password=pw`)."""
+    return ([m.group("pw") for m in _URL_PASSWORD.finditer(text)]
+            + [m.group("pw").strip("'") for m in _KV_PASSWORD.finditer(text)])

@@ -30,6 +30,7 @@ from memwatch.generators.output import Context, write_tree
 from memwatch.generators.pipeline import render_all
 from memwatch.server import serve, serve_in_thread
 from memwatch.spec import load_spec
+from memwatch.spec_types import parse_listen
 from memwatch.webconfig import WebConfig
 
 TOOLS = ("web_search", "read_file", "exec", "memory_store", "browser")
@@ -163,9 +164,9 @@ def _run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     db, spool = workdir / "openclaw-mem.sqlite", workdir / "openclaw-mem-observations.jsonl"
     for p in (db, spool):
         p.unlink(missing_ok=True)
-    port = listen.rpartition(":")[2]
-    ports = {"exporter_port": int(port) or free_port(), "alertmanager_port": free_port(),
-             "prometheus_port": free_port(), "consolidator_port": free_port()}
+    ports = {"exporter_port": parse_listen(listen)[1] or free_port(),
+             "alertmanager_port": free_port(), "prometheus_port": free_port(),
+             "consolidator_port": free_port()}
     spec_path = workdir / "demo.yaml"
     spec_path.write_text(DEMO_SPEC.format(db=db, spool=spool, workdir=workdir, **ports))
     spec = load_spec(spec_path)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memwatch.generators.alerts import GenerationError
-from memwatch.secrets import _KV_PASSWORD, _URL_PASSWORD
+from memwatch.secrets import passwords_in
 from memwatch.spec import Spec, Store
 
 NAME = "memwatch"
@@ -68,7 +68,7 @@ def _holds_secret(field: str, value: str) -> bool:
     """An inline value the ConfigMap must not carry: a password, or a DSN or URI with one."""
     if field == "password":
         return True
-    return bool(_URL_PASSWORD.search(value) or _KV_PASSWORD.search(value))
+    return bool(passwords_in(value))
 
 
 def refs_of(obj: Any, prefix: str, secret: str, fields: Iterable[str]) -> list[SecretRef]:

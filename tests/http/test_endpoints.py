@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from memwatch import __version__
+from memwatch.demo.stack import free_port
 from memwatch.webconfig import WebConfig
 from tests.helpers import get
 from tests.http.support import Store, parse, sample, scrape_with_integrity, served
@@ -171,12 +172,6 @@ def test_out_of_file_descriptors_backs_off_and_recovers(tmp_path: Path) -> None:
     warnings = [line for line in log if "accept failed" in line]
     assert len(warnings) >= 1
     assert "level=warning" in warnings[0] and "Too many open files" in warnings[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
