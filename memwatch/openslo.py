@@ -24,10 +24,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from memwatch import spec_yaml
 from memwatch.errors import SpecError
-from memwatch.spec import Spec
-from memwatch.spec_slo import StoreSlo, check_slos
+from memwatch.spec import Spec, safe_yaml
+from memwatch.spec.slo import StoreSlo, check_slos
 
 _STORE = re.compile(r'\bstore\s*=\s*"([^"]+)"')
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
@@ -54,15 +53,15 @@ class _Doc:
 
 
 def documents(text: str, source: str) -> list[_Doc]:
-    """The file's documents (`---` between them), each read as a spec is (spec_yaml)."""
+    """The file's documents (`---` between them), each read as a spec is (spec/safe_yaml.py)."""
     out, start, lines = [], 0, text.splitlines(keepends=True)
     for i, line in enumerate([*lines, "---\n"]):
         if line.rstrip() == "---":
             chunk = "\n" * start + "".join(lines[start:i])  # the file's line numbers
             try:
-                _, data = spec_yaml.parse(chunk, source)
+                _, data = safe_yaml.parse(chunk, source)
             except yaml.YAMLError as exc:
-                raise SpecError([spec_yaml.problem(exc, chunk, source)]) from None
+                raise SpecError([safe_yaml.problem(exc, chunk, source)]) from None
             if isinstance(data, dict):
                 first = next((n for n in range(start, i) if lines[n].strip()
                               and not lines[n].lstrip().startswith("#")), start)
@@ -153,7 +152,7 @@ def read(text: str, source: str) -> tuple[StoreSlo, ...]:
 def apply(spec: Spec, path: Path) -> Spec:
     """`spec` with the OpenSLO file's objectives added to its `slos`, checked as the spec's
     own are (the stores exist, once, freshness where exported)."""
-    slos = (*spec.slos, *read(spec_yaml.read_text(path), str(path)))
+    slos = (*spec.slos, *read(safe_yaml.read_text(path), str(path)))
     try:
         check_slos(slos, {s.name: s.capabilities().features for s in spec.stores})
     except ValueError as exc:
@@ -164,7 +163,7 @@ def apply(spec: Spec, path: Path) -> Spec:
 def main(argv: list[str]) -> int:
     """Print the `slos` section for the OpenSLO files named."""
     try:
-        slos = [s for arg in argv for s in read(spec_yaml.read_text(Path(arg)), arg)]
+        slos = [s for arg in argv for s in read(safe_yaml.read_text(Path(arg)), arg)]
     except SpecError as err:
         print("\n".join(f"error: {p}" for p in err.problems), file=sys.stderr)
         return 2

@@ -16,20 +16,17 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from memwatch import spec_yaml
 from memwatch.errors import SpecError
+from memwatch.spec import safe_yaml
+from memwatch.spec.base import Model
 
 ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",
                      "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TlsServerConfig(_Model):
+class TlsServerConfig(Model):
     cert_file: Path
     key_file: Path
     client_auth_type: ClientAuth = "NoClientCert"
@@ -43,12 +40,12 @@ class TlsServerConfig(_Model):
     client_allowed_sans: list[str] | None = None
 
 
-class HttpServerConfig(_Model):
+class HttpServerConfig(Model):
     http2: bool | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-class WebConfig(_Model):
+class WebConfig(Model):
     tls_server_config: TlsServerConfig | None = None
     http_server_config: HttpServerConfig = HttpServerConfig()
     basic_auth_users: dict[str, str] = Field(
@@ -135,7 +132,7 @@ def load_web_config(path: Path) -> WebConfig:
     except OSError as exc:
         raise SpecError([f"{path}: cannot read the web config: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([spec_yaml.problem(exc, text, str(path))]) from None
+        raise SpecError([safe_yaml.problem(exc, text, str(path))]) from None
     except ValidationError as exc:
         raise SpecError([f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
                          for e in exc.errors()]) from None

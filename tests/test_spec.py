@@ -10,7 +10,8 @@ import pytest
 
 from memwatch.errors import SecretError, SpecError
 from memwatch.secrets import redact, resolve
-from memwatch.spec import json_schema, load_spec, parse_duration, parse_spec
+from memwatch.spec import json_schema, load_spec, parse_spec
+from memwatch.spec.types import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,3 +139,21 @@ def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         resolve("env:MW_TEST_UNSET", None, "dsn")
     with pytest.raises(SecretError, match="cannot read"):
         resolve(None, tmp_path / "nope", "dsn")
+
+
+def test_sql_store_password_and_password_file_is_a_spec_error(tmp_path: Path) -> None:
+    """Before: `spec check` passed and the backend died on a raw ValidationError when it
+    built the PostgreSQL source."""
+    found = problems(f"""\
+        stores:
+          - {{name: a, preset: sql, backend: postgresql, dsn: 'host=x', table: t,
+             password: p, password_file: {tmp_path / "pw"}}}
+        """)
+    assert len(found) == 1
+    assert "give at most one of password or password_file" in found[0]
+    assert found[0].startswith("s.yaml:2: stores[0]: ")
+    found = problems("""\
+        stores:
+          - {name: a, preset: sql, backend: sqlite, path: x.db, table: t, password: p}
+        """)
+    assert "backend sqlite takes no password or password_file" in found[0]

@@ -11,7 +11,7 @@ import pytest
 
 from memwatch.errors import SpecError
 from memwatch.spec import load_exporter_spec, parse_spec
-from memwatch.spec_slo import CLAUSES, StoreSlo
+from memwatch.spec.slo import CLAUSES, StoreSlo
 
 STORES = """\
 stores:

@@ -5,16 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from memwatch.catalogue import Severity
-from memwatch.spec_types import ListenAddress, Seconds
-
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+from memwatch.spec.base import Model, exactly_one, repeated
+from memwatch.spec.types import LabelName, ListenAddress, Seconds
 
 
 class ConsolidatorStorage(Model):
@@ -38,8 +33,8 @@ class ConsolidatorStorage(Model):
         if self.backend == "sqlite":
             if self.dsn is not None or self.dsn_file is not None:
                 raise ValueError("backend sqlite takes path, not dsn/dsn_file")
-        elif (self.dsn is None) == (self.dsn_file is None):
-            raise ValueError(f"backend {self.backend} needs exactly one of dsn or dsn_file")
+        else:
+            exactly_one(self, "dsn", "dsn_file", needs=f"backend {self.backend} needs")
         return self
 
 
@@ -67,8 +62,7 @@ class ResponseAction(Model):
 
     @model_validator(mode="after")
     def _one_action(self) -> ResponseAction:
-        if bool(self.command) == (self.http is not None):
-            raise ValueError("give exactly one of command or http")
+        exactly_one(self, "command", "http")
         return self
 
 
@@ -105,8 +99,6 @@ class ConsolidatorSection(Model):
 
     @model_validator(mode="after")
     def _unique_responses(self) -> ConsolidatorSection:
-        names = [r.name for r in self.responses]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
+        if dup := repeated(r.name for r in self.responses):
             raise ValueError(f"responses: names must be unique, repeated: {dup}")
         return self

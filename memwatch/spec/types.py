@@ -22,7 +22,7 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
-# Marked so the JSON Schema can say "a number or a duration string" (see spec.json_schema).
+# Marked so the JSON Schema can say "a number or a duration string" (spec/schema.py).
 DURATION_MARK = "x-memwatch-duration"
 # Every duration is finite and at most ten years: an infinite or 1e308-second one passed
 # validation and overflowed where rules and configs write it as a Prometheus duration.
@@ -39,6 +39,8 @@ JsonPath = Annotated[
 ]
 StoreName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+# A Prometheus label name (matchers, group_by, external labels)
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 
 
 def parse_listen(address: str) -> tuple[str, int]:

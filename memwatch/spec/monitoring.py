@@ -10,14 +10,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from memwatch.catalogue import ALERT_NAMES, BY_NAME, Severity, check_threshold
-from memwatch.spec_types import Seconds
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+from memwatch.spec.base import Model, repeated
+from memwatch.spec.types import LabelName, Seconds
 
 
 def _known_alert(name: str) -> str:
@@ -28,7 +25,9 @@ def _known_alert(name: str) -> str:
 
 AlertName = Annotated[str, AfterValidator(_known_alert)]
 Ratio = Annotated[float, Field(gt=0, lt=1)]
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+# A key that is a Python keyword (for, from, continue) is also accepted as its field's name
+# (for_, from_, continue_) in these sections, as it always was.
+BY_NAME_TOO = ConfigDict(populate_by_name=True)
 
 
 class Runbook(Model):
@@ -42,6 +41,8 @@ class Runbook(Model):
 
 
 class AlertOverride(Model):
+    model_config = BY_NAME_TOO
+
     enabled: bool | None = Field(
         None, description="Turn the alert off (or on, for those off by default); the "
                           "store's setting wins over the alerts section's.")
@@ -139,6 +140,8 @@ class SlackReceiver(Model):
 
 
 class EmailReceiver(Model):
+    model_config = BY_NAME_TOO
+
     to: str
     from_: str = Field(alias="from")
     smarthost: str = Field(pattern=r"^.+:\d+$")
@@ -244,6 +247,8 @@ class Receiver(Model):
 
 
 class Route(Model):
+    model_config = BY_NAME_TOO
+
     receiver: str
     match: dict[LabelName, str] = Field(
         default_factory=dict, description="Label equality matchers, e.g. {severity: critical}.")
@@ -290,8 +295,7 @@ class RoutingSection(Model):
     @model_validator(mode="after")
     def _receivers_defined(self) -> RoutingSection:
         names = [r.name for r in self.receivers]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
+        if dup := repeated(names):
             raise ValueError(f"receivers: repeated names {dup}")
         if self.consolidator_peers and not self.consolidator_url:
             raise ValueError("consolidator_peers: needs consolidator_url (the first of them)")
@@ -391,8 +395,7 @@ class PrometheusSection(Model):
             if not isinstance(extra.get("job_name"), str):
                 raise ValueError(f"extra_scrape_configs[{i}]: needs a job_name")
             jobs.append(extra["job_name"])
-        dup = sorted({j for j in jobs if jobs.count(j) > 1})
-        if dup:
+        if dup := repeated(jobs):
             raise ValueError(f"job names must be unique across exporters and "
                              f"extra_scrape_configs, repeated: {dup}")
         return self

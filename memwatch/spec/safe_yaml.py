@@ -59,7 +59,7 @@ class _Checker:
     """Nesting depth, duplicate keys, recursive aliases and the size of the document with
     every alias expanded: an aliased node counts each time it is used, and nests as deep as
     where it is used; its size and height are computed once. It recurses at most MAX_DEPTH
-    deep, and runs before spec.py's `_lines` walks the document."""
+    deep, and runs before load.py's `_lines` walks the document."""
 
     def __init__(self, source: str) -> None:
         self.source = source

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from memwatch.capabilities import Feature
-from memwatch.spec_types import Seconds, StoreName
+from memwatch.spec.base import Model
+from memwatch.spec.types import Seconds, StoreName
 
 DAY = 86400
 MIN_WINDOW, MAX_WINDOW, DEFAULT_WINDOW = 7 * DAY, 90 * DAY, 30 * DAY
@@ -73,10 +74,6 @@ Window = Annotated[float, BeforeValidator(_parse_window),
                        {"type": "string", "pattern": r"^\d+[dw]$",
                         "description": "whole days or weeks, e.g. 28d, 30d, 4w"}]})]
 Objective = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Target(Model):
