@@ -68,9 +68,9 @@ from run import (
     vacuum_analyze,
 )
 
-from memwatch.exporters.base import Backend, Observation
-from memwatch.exporters.registry import make_backend
-from memwatch.exporters.sqlite import _ARCHIVED
+from memwatch.backends.base import Backend, Observation
+from memwatch.backends.registry import make_backend
+from memwatch.backends.sqlite import _ARCHIVED
 from memwatch.integrity import IntegrityRunner
 from memwatch.metrics import OTHER_NAMESPACE
 from memwatch.spec import StoreBase, parse_spec
@@ -86,7 +86,7 @@ WORK_MEM_STEPS = ("4MB", "16MB", "64MB", "128MB", "256MB", "512MB", "1GB")
 DEFAULT_TIMEOUT = "mem0-pgvector, timeout 5 s (the default)"
 SETTLE_S = 11.0  # the statistics reach the exporter within ~10 s of a commit
 # What openclaw-mem's scrape ran before the integrity work moved to its own pass (commit
-# 3498162^, memwatch/exporters/sqlite.py OpenclawMemBackend.query), replayed as it was.
+# 3498162^, memwatch/backends/sqlite.py OpenclawMemBackend.query), replayed as it was.
 OPENCLAW_BEFORE = (
     "SELECT name FROM sqlite_master WHERE type = 'table'",
     f"SELECT count(*), coalesce(sum({_ARCHIVED}), 0), max(julianday(ts)) FROM observations",

@@ -333,7 +333,7 @@ class DbTimer:
         """Connect with memwatch's own session settings and record the statements its
         backend runs for this spec's store on a scrape after the first (so the replay is
         exactly its SQL)."""
-        from memwatch.exporters.registry import make_backend
+        from memwatch.backends.registry import make_backend
         from memwatch.spec import parse_spec
 
         store = parse_spec(spec_text, "bench").stores[0]
@@ -781,84 +781,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reader_dsn = tcp_dsn(pg, READER, password)
         env = {"MEMWATCH_BENCH_DSN": reader_dsn}
         os.environ["MEMWATCH_BENCH_DSN"] = reader_dsn  # for the in-process DB timers
-
-        # -- 1. the mem0-shaped table --------------------------------------------------
-        log(f"loading {args.rows:,} rows ({args.users:,} users, vector({args.dim}))")
-        with owner() as conn:
-            out["phases"]["load_s"] = create_table(conn, args.rows, args.users, args.dim)
-            conn.execute(f"GRANT SELECT ON memories TO {READER}")
-            conn.commit()
-            vector_version = conn.execute(
-                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-            ).fetchone()[0]  # type: ignore[index]
-            size = conn.execute(
-                "SELECT pg_total_relation_size('memories'), pg_relation_size('memories')"
-            ).fetchone()
-            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + COUNT_SQL).fetchall())
-        out["machine"] = machine_info(pg_version, vector_version)
-        out["table"] = {"rows": args.rows, "users": args.users, "dim": args.dim,
-                        "total_bytes": size[0], "heap_bytes": size[1],  # type: ignore
-                        "count_plan": plan}
-        log(f"  loaded in {out['phases']['load_s']:.0f} s, "
-            f"{size[0] / 2**20:.0f} MiB")  # type: ignore[index]
-        n_exact, t_exact = timed_count(owner)
-        out["table"]["exact_count"] = n_exact
-        out["table"]["count_s"] = t_exact
-
-        # -- 2/3. every exporter, one at a time, counting the same table ------------------
-        results: list[Measured] = []
-        n, w = args.scrapes, args.warmup
-        for name, kind in (("memwatch mem0-pgvector", "mem0-pgvector"),
-                           ("memwatch sql", "sql")):
-            spec_text = memwatch_spec(kind, "exact")
-            exp = start_memwatch(fleet, name.replace(" ", "-"), spec_text, env)
-            timer = DbTimer.for_memwatch(spec_text)
-            timers.append(timer)
-            label = ("preset mem0-pgvector, count: exact (count, top-100 users, newest)"
-                     if kind == "mem0-pgvector" else "preset sql, count: exact (count only)")
-            sql = ("relation + vector type + one GROUP BY user_id scan" if kind ==
-                   "mem0-pgvector" else "relation lookup + count(*)")
-            r = measure(exp, label, sql, n, w, timer,
-                        count_of("memwatch_store_memories", store="mem0"))
-            r.driver_loaded = loads_postgres_driver(exp.pid)
-            results.append(r)
-            fleet.stop(exp)
-            if kind == "mem0-pgvector":
-                out["anatomy"] = query_anatomy(reader_dsn, timer.statements)
-                out["default_timeout"] = default_timeout_check(fleet, env)
-
-        count_timer = DbTimer.for_sql(reader_dsn, COUNT_SQL)
-        timers.append(count_timer)
-        exp = start_query_exporter(fleet, pg, password)
-        results.append(measure(exp, "aperiodic query (runs at scrape time)", "count(*)", n, w,
-                               count_timer, count_of("mem0_memories", database="mem0")))
-        fleet.stop(exp)
-
-        exp = start_postgres_exporter(fleet, pg, password)
-        results.append(measure(
-            exp, "custom query, default and settings metrics off", "count(*)", n, w,
-            count_timer, count_of("mem0_memories")))
-        fleet.stop(exp)
-
-        exp = start_sql_exporter(fleet, pg, password)
-        results.append(measure(
-            exp, f"interval {SQL_EXPORTER_INTERVAL}: serves the cached count", "count(*)", n,
-            w, None, count_of("sql_memories"), cached=True))
-        fleet.stop(exp)
+        _load(args, owner, pg_version, out)
+        results = _memwatch_exact(args, fleet, env, reader_dsn, timers, out)
+        results += _peers_exact(args, fleet, pg, password, reader_dsn, timers)
         out["exact"] = [r.row() for r in results]
-
-        # -- 4. estimate mode on a bigger table -----------------------------------------
         if args.estimate_rows > args.rows:
-            log(f"growing the table to {args.estimate_rows:,} rows")
-            with owner() as conn:
-                out["phases"]["grow_s"] = grow_table(conn, args.rows, args.estimate_rows,
-                                                     args.users, args.dim)
-                size = conn.execute("SELECT pg_total_relation_size('memories')").fetchone()
-            log(f"  grown in {out['phases']['grow_s']:.0f} s, "
-                f"{size[0] / 2**20:.0f} MiB")  # type: ignore[index]
-            out["estimate"] = estimate_mode(args, fleet, env, owner, timers,
-                                            size[0])  # type: ignore[index]
-
+            _grow(args, owner, fleet, env, timers, out)
         # -- 5. one SQLite store -----------------------------------------------------------
         out["sqlite"] = sqlite_store(args, fleet, workdir)
         out["rss_breakdown"] = rss_breakdown()
@@ -872,6 +800,99 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["phases"]["total_s"] = time.monotonic() - started
     out["loadavg_end"] = os.getloadavg()
     return out
+
+
+def _load(args: argparse.Namespace, owner: Connect, pg_version: str,
+          out: dict[str, Any]) -> None:
+    """1. The mem0-shaped table: loaded, readable by READER, its exact count timed."""
+    log(f"loading {args.rows:,} rows ({args.users:,} users, vector({args.dim}))")
+    with owner() as conn:
+        out["phases"]["load_s"] = create_table(conn, args.rows, args.users, args.dim)
+        conn.execute(f"GRANT SELECT ON memories TO {READER}")
+        conn.commit()
+        vector_version = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()[0]  # type: ignore[index]
+        size = conn.execute(
+            "SELECT pg_total_relation_size('memories'), pg_relation_size('memories')"
+        ).fetchone()
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + COUNT_SQL).fetchall())
+    out["machine"] = machine_info(pg_version, vector_version)
+    out["table"] = {"rows": args.rows, "users": args.users, "dim": args.dim,
+                    "total_bytes": size[0], "heap_bytes": size[1],  # type: ignore
+                    "count_plan": plan}
+    log(f"  loaded in {out['phases']['load_s']:.0f} s, "
+        f"{size[0] / 2**20:.0f} MiB")  # type: ignore[index]
+    n_exact, t_exact = timed_count(owner)
+    out["table"]["exact_count"] = n_exact
+    out["table"]["count_s"] = t_exact
+
+
+def _memwatch_exact(args: argparse.Namespace, fleet: Fleet, env: dict[str, str],
+                    reader_dsn: str, timers: list[DbTimer], out: dict[str, Any]
+                    ) -> list[Measured]:
+    """2/3. memwatch's two configurations counting the table exactly (and, for
+    mem0-pgvector, where its query's time goes and its default timeout)."""
+    results: list[Measured] = []
+    for name, kind in (("memwatch mem0-pgvector", "mem0-pgvector"),
+                       ("memwatch sql", "sql")):
+        spec_text = memwatch_spec(kind, "exact")
+        exp = start_memwatch(fleet, name.replace(" ", "-"), spec_text, env)
+        timer = DbTimer.for_memwatch(spec_text)
+        timers.append(timer)
+        label = ("preset mem0-pgvector, count: exact (count, top-100 users, newest)"
+                 if kind == "mem0-pgvector" else "preset sql, count: exact (count only)")
+        sql = ("relation + vector type + one GROUP BY user_id scan" if kind ==
+               "mem0-pgvector" else "relation lookup + count(*)")
+        r = measure(exp, label, sql, args.scrapes, args.warmup, timer,
+                    count_of("memwatch_store_memories", store="mem0"))
+        r.driver_loaded = loads_postgres_driver(exp.pid)
+        results.append(r)
+        fleet.stop(exp)
+        if kind == "mem0-pgvector":
+            out["anatomy"] = query_anatomy(reader_dsn, timer.statements)
+            out["default_timeout"] = default_timeout_check(fleet, env)
+    return results
+
+
+def _peers_exact(args: argparse.Namespace, fleet: Fleet, pg: Any, password: str,
+                 reader_dsn: str, timers: list[DbTimer]) -> list[Measured]:
+    """2/3. The peers, one at a time, counting the same table."""
+    results: list[Measured] = []
+    n, w = args.scrapes, args.warmup
+    count_timer = DbTimer.for_sql(reader_dsn, COUNT_SQL)
+    timers.append(count_timer)
+    exp = start_query_exporter(fleet, pg, password)
+    results.append(measure(exp, "aperiodic query (runs at scrape time)", "count(*)", n, w,
+                           count_timer, count_of("mem0_memories", database="mem0")))
+    fleet.stop(exp)
+
+    exp = start_postgres_exporter(fleet, pg, password)
+    results.append(measure(
+        exp, "custom query, default and settings metrics off", "count(*)", n, w,
+        count_timer, count_of("mem0_memories")))
+    fleet.stop(exp)
+
+    exp = start_sql_exporter(fleet, pg, password)
+    results.append(measure(
+        exp, f"interval {SQL_EXPORTER_INTERVAL}: serves the cached count", "count(*)", n,
+        w, None, count_of("sql_memories"), cached=True))
+    fleet.stop(exp)
+    return results
+
+
+def _grow(args: argparse.Namespace, owner: Connect, fleet: Fleet, env: dict[str, str],
+          timers: list[DbTimer], out: dict[str, Any]) -> None:
+    """4. Estimate mode on the table grown to --estimate-rows."""
+    log(f"growing the table to {args.estimate_rows:,} rows")
+    with owner() as conn:
+        out["phases"]["grow_s"] = grow_table(conn, args.rows, args.estimate_rows,
+                                             args.users, args.dim)
+        size = conn.execute("SELECT pg_total_relation_size('memories')").fetchone()
+    log(f"  grown in {out['phases']['grow_s']:.0f} s, "
+        f"{size[0] / 2**20:.0f} MiB")  # type: ignore[index]
+    out["estimate"] = estimate_mode(args, fleet, env, owner, timers,
+                                    size[0])  # type: ignore[index]
 
 
 def estimate_mode(args: argparse.Namespace, fleet: Fleet, env: dict[str, str],
@@ -971,14 +992,13 @@ RSS_STEPS = [
     ("prometheus_client (+ ssl, http.server, wsgiref)", ["prometheus_client"]),
     ("pydantic (+ pydantic_core)", ["pydantic"]),
     ("memwatch package metadata (importlib.metadata)", ["memwatch"]),
-    ("memwatch.spec_monitoring (alerts, routing, dashboards models)",
-     ["memwatch.spec_monitoring"]),
-    ("memwatch.spec (store models)", ["memwatch.spec"]),
+    # importing any module of the spec package loads all of it (spec/__init__.py)
+    ("memwatch.spec (store, monitoring, consolidator and SLO models)", ["memwatch.spec"]),
     ("memwatch cli, exporter, server, webconfig, collector",
      ["memwatch.cli", "memwatch.exporter", "memwatch.server", "memwatch.webconfig"]),
-    ("SQLite backend", ["memwatch.exporters.sqlite"]),
+    ("SQLite backend", ["memwatch.backends.sqlite"]),
     ("psycopg (binary: bundled libpq, libssl, libcrypto)", ["psycopg"]),
-    ("PostgreSQL backend", ["memwatch.exporters.postgres"]),
+    ("PostgreSQL backend", ["memwatch.backends.postgres"]),
 ]
 
 _RSS_PROBE = """
@@ -1013,24 +1033,32 @@ COMMAND = "MEMWATCH_BENCH=1 ./scripts/bootstrap.sh && .venv/bin/python bench/run
 
 
 def render(res: dict[str, Any]) -> str:
-    a = res["args"]
-    t = res["table"]
-    cmd = COMMAND
+    lines = [*_bars(res), *_run_and_machine(res), *_exact(res), *_default_timeout(res),
+             *_anatomy(res), *_estimate(res), *_sqlite(res), *_rss_breakdown(res),
+             "Phases: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f} s"
+                                    for k, v in res["phases"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _command(args: dict[str, Any]) -> str:
+    """The command that reproduces the run: COMMAND with the options that were not the
+    defaults."""
     extra = []
-    if a["rows"] != 1_000_000:
-        extra.append(f"--rows {a['rows']}")
-    if a["estimate_rows"] != 10_000_000:
-        extra.append(f"--estimate-rows {a['estimate_rows']}")
-    if a["scrapes"] != 30:
-        extra.append(f"--scrapes {a['scrapes']}")
-    if extra:
-        cmd += " " + " ".join(extra)
-    lines = [
-        *_bars(res),
+    if args["rows"] != 1_000_000:
+        extra.append(f"--rows {args['rows']}")
+    if args["estimate_rows"] != 10_000_000:
+        extra.append(f"--estimate-rows {args['estimate_rows']}")
+    if args["scrapes"] != 30:
+        extra.append(f"--scrapes {args['scrapes']}")
+    return COMMAND + (" " + " ".join(extra) if extra else "")
+
+
+def _run_and_machine(res: dict[str, Any]) -> list[str]:
+    return [
         f"Run of {res['date']} ({res['phases']['total_s'] / 60:.1f} min in all), reproduced by:",
         "",
         "```sh",
-        cmd,
+        _command(res["args"]),
         "```",
         "",
         "Machine and versions:",
@@ -1044,6 +1072,12 @@ def render(res: dict[str, Any]) -> str:
         "| PostgreSQL | started by `tests/postgres/cluster.py` (127.0.0.1, fsync off, "
         "autovacuum off, shared_buffers 128MB) |",
         "",
+    ]
+
+
+def _exact(res: dict[str, Any]) -> list[str]:
+    a, t = res["args"], res["table"]
+    lines = [
         f"### Counting {t['rows']:,} mem0 rows (exact)",
         "",
         f"Table `memories` (id uuid primary key, vector vector({t['dim']}), payload jsonb with "
@@ -1077,99 +1111,114 @@ def render(res: dict[str, Any]) -> str:
                     for r in res["exact"] if "http_render_median_s" in r) + ".",
         "",
     ]
-    lines += _statements(res["exact"])
+    return lines + _statements(res["exact"])
+
+
+def _default_timeout(res: dict[str, Any]) -> list[str]:
     dt = res.get("default_timeout")
-    if dt:
-        lines += [
-            "The same mem0-pgvector exact configuration with the spec's default timeout (5 s):"
-            f" the first scrape answered in {dt['scrape_s']:.1f} s with "
-            f"`memwatch_up {_num(dt['up'])}`"
-            + (", collection errors " + ", ".join(f"{k}={v:.0f}" for k, v in
-                                                 dt["errors"].items()) if dt["errors"] else "")
-            + ".",
-            "",
-        ]
-    anatomy = res.get("anatomy")
-    if anatomy:
-        lines += [
-            f"Where the mem0-pgvector exact query's time goes at {t['rows']:,} rows (the "
-            "faster of two runs of each variant, after the measurements):",
-            "",
-            "| query | ms |",
-            "|---|--:|",
-            *[f"| {label} | {ms(sec)} |" for label, sec in anatomy],
-            "",
-        ]
-    est = res.get("estimate")
-    if est:
-        lines += [
-            f"### Estimate mode at {est['rows']:,} rows",
-            "",
-            f"The same table grown to {est['rows']:,} rows ({est['total_bytes'] / 2**30:.1f} "
-            f"GiB), VACUUM ANALYZEd. An exact `count(*)` takes {ms(est['count_s'])} ms here.",
-            "",
-            "| exporter | configuration | SQL per scrape | scrapes | scrape median ms "
-            "| scrape p95 ms | DB time median ms | overhead median ms | RSS MiB "
-            "| memwatch_store_memories | count(*) | error |",
-            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-        ]
-        for r in est["runs"]:
-            err = "?" if r["error"] is None else f"{r['error']:+.4%}"
-            lines.append(
-                f"| {r['name']} | {r['config']} | {r['sql']} | {r['scrapes']} | "
-                f"{ms(r['scrape_median_s'])} | "
-                f"{ms(r['scrape_p95_s'])} | {ms(r.get('db_median_s'))} | "
-                f"{ms(r.get('overhead_median_s'))} | {mib(r['rss_kib'])} | "
-                f"{_num(r['count'])} | {r['exact']:,} | {err} |")
-        lines += ["", *_statements(est["runs"])]
-        lines += [
-            "Between ANALYZEs (memwatch mem0-pgvector, count: estimate; autovacuum analyzes "
-            "a table after about 10% of its rows changed):",
-            "",
-            "| state | memwatch_store_memories | count(*) | error |",
-            "|---|--:|--:|--:|",
-        ]
-        for d in est["drift"]:
-            err = "?" if d["error"] is None else f"{d['error']:+.2%}"
-            lines.append(f"| {d['what']} | {_num(d['memwatch'])} | {d['exact']:,} | {err} |")
-        lines.append("")
-    s = res.get("sqlite")
-    if s:
-        lines += [
-            "### One SQLite store",
-            "",
-            f"memwatch with one openclaw-mem store ({s['rows']:,} observations, a 100-line "
-            "spool): a one-backend exporter.",
-            "",
-            "| exporter | configuration | scrape median ms | scrape p95 ms | RSS MiB "
-            "| peak RSS MiB | libpq/psycopg mapped |",
-            "|---|---|--:|--:|--:|--:|---|",
-            f"| {s['name']} | {s['config']} | {ms(s['scrape_median_s'])} | "
-            f"{ms(s['scrape_p95_s'])} | {mib(s['rss_kib'])} | {mib(s['hwm_kib'])} | "
-            f"{'yes' if s.get('postgres_driver_loaded') else 'no'} |",
-            "",
-        ]
-    steps = res.get("rss_breakdown")
-    if steps:
-        lines += [
-            "Where memwatch's RSS goes: VmRSS of a fresh interpreter after each group of the "
-            "exporter's imports (an upper bound for each step's share: allocator arenas "
-            "grow in steps).",
-            "",
-            "| import step | RSS MiB | + MiB |",
-            "|---|--:|--:|",
-        ]
-        prev = None
-        for label, kib in steps:
-            plus = "" if prev is None else f"{(kib - prev) / 1024:+.1f}"
-            lines.append(f"| {label} | {mib(kib)} | {plus} |")
-            prev = kib
-        lines.append("")
-    lines += [
-        "Phases: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f} s"
-                               for k, v in res["phases"].items()) + ".",
+    if not dt:
+        return []
+    return [
+        "The same mem0-pgvector exact configuration with the spec's default timeout (5 s):"
+        f" the first scrape answered in {dt['scrape_s']:.1f} s with "
+        f"`memwatch_up {_num(dt['up'])}`"
+        + (", collection errors " + ", ".join(f"{k}={v:.0f}" for k, v in
+                                             dt["errors"].items()) if dt["errors"] else "")
+        + ".",
+        "",
     ]
-    return "\n".join(lines) + "\n"
+
+
+def _anatomy(res: dict[str, Any]) -> list[str]:
+    anatomy = res.get("anatomy")
+    if not anatomy:
+        return []
+    return [
+        f"Where the mem0-pgvector exact query's time goes at {res['table']['rows']:,} rows "
+        "(the faster of two runs of each variant, after the measurements):",
+        "",
+        "| query | ms |",
+        "|---|--:|",
+        *[f"| {label} | {ms(sec)} |" for label, sec in anatomy],
+        "",
+    ]
+
+
+def _estimate(res: dict[str, Any]) -> list[str]:
+    est = res.get("estimate")
+    if not est:
+        return []
+    lines = [
+        f"### Estimate mode at {est['rows']:,} rows",
+        "",
+        f"The same table grown to {est['rows']:,} rows ({est['total_bytes'] / 2**30:.1f} "
+        f"GiB), VACUUM ANALYZEd. An exact `count(*)` takes {ms(est['count_s'])} ms here.",
+        "",
+        "| exporter | configuration | SQL per scrape | scrapes | scrape median ms "
+        "| scrape p95 ms | DB time median ms | overhead median ms | RSS MiB "
+        "| memwatch_store_memories | count(*) | error |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in est["runs"]:
+        err = "?" if r["error"] is None else f"{r['error']:+.4%}"
+        lines.append(
+            f"| {r['name']} | {r['config']} | {r['sql']} | {r['scrapes']} | "
+            f"{ms(r['scrape_median_s'])} | "
+            f"{ms(r['scrape_p95_s'])} | {ms(r.get('db_median_s'))} | "
+            f"{ms(r.get('overhead_median_s'))} | {mib(r['rss_kib'])} | "
+            f"{_num(r['count'])} | {r['exact']:,} | {err} |")
+    lines += ["", *_statements(est["runs"])]
+    lines += [
+        "Between ANALYZEs (memwatch mem0-pgvector, count: estimate; autovacuum analyzes "
+        "a table after about 10% of its rows changed):",
+        "",
+        "| state | memwatch_store_memories | count(*) | error |",
+        "|---|--:|--:|--:|",
+    ]
+    for d in est["drift"]:
+        err = "?" if d["error"] is None else f"{d['error']:+.2%}"
+        lines.append(f"| {d['what']} | {_num(d['memwatch'])} | {d['exact']:,} | {err} |")
+    return [*lines, ""]
+
+
+def _sqlite(res: dict[str, Any]) -> list[str]:
+    s = res.get("sqlite")
+    if not s:
+        return []
+    return [
+        "### One SQLite store",
+        "",
+        f"memwatch with one openclaw-mem store ({s['rows']:,} observations, a 100-line "
+        "spool): a one-backend exporter.",
+        "",
+        "| exporter | configuration | scrape median ms | scrape p95 ms | RSS MiB "
+        "| peak RSS MiB | libpq/psycopg mapped |",
+        "|---|---|--:|--:|--:|--:|---|",
+        f"| {s['name']} | {s['config']} | {ms(s['scrape_median_s'])} | "
+        f"{ms(s['scrape_p95_s'])} | {mib(s['rss_kib'])} | {mib(s['hwm_kib'])} | "
+        f"{'yes' if s.get('postgres_driver_loaded') else 'no'} |",
+        "",
+    ]
+
+
+def _rss_breakdown(res: dict[str, Any]) -> list[str]:
+    steps = res.get("rss_breakdown")
+    if not steps:
+        return []
+    lines = [
+        "Where memwatch's RSS goes: VmRSS of a fresh interpreter after each group of the "
+        "exporter's imports (an upper bound for each step's share: allocator arenas "
+        "grow in steps).",
+        "",
+        "| import step | RSS MiB | + MiB |",
+        "|---|--:|--:|",
+    ]
+    prev = None
+    for label, kib in steps:
+        plus = "" if prev is None else f"{(kib - prev) / 1024:+.1f}"
+        lines.append(f"| {label} | {mib(kib)} | {plus} |")
+        prev = kib
+    return [*lines, ""]
 
 
 def _bars(res: dict[str, Any]) -> list[str]:

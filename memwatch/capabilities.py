@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from memwatch import metrics as m
+from memwatch import metrics
 
 BackendKind = Literal["sqlite", "postgresql", "mongodb", "files"]
 
@@ -37,23 +37,23 @@ class Feature(StrEnum):
 
 
 # The series each feature promises (a backend may add preset-specific ones beside them).
-FEATURE_METRICS: dict[Feature, tuple[m.MetricDef, ...]] = {
-    Feature.COUNT: (m.STORE_MEMORIES, m.DROP_RATIO),
-    Feature.NAMESPACES: (m.MEMORIES,),
-    Feature.SIZE: (m.SIZE,),
-    Feature.FRESHNESS: (m.NEWEST,),
-    Feature.BACKLOG: (m.BACKLOG,),
-    Feature.MODELS: (m.EMBEDDINGS,),
-    Feature.WITHOUT_EMBEDDING: (m.WITHOUT_EMBEDDING,),
-    Feature.DUPLICATES: (m.DUPLICATES,),
-    Feature.DIMENSIONS: (m.EMBEDDINGS_BY_DIMENSION,),
-    Feature.DIMENSION: (m.VECTOR_DIMENSION,),
-    Feature.TABLE: (m.TABLE_EXISTS,),
-    Feature.IDENTITY: (m.RECREATIONS,),
-    Feature.HISTORY: (m.HISTORY_EVENTS,),
+FEATURE_METRICS: dict[Feature, tuple[metrics.MetricDef, ...]] = {
+    Feature.COUNT: (metrics.STORE_MEMORIES, metrics.DROP_RATIO),
+    Feature.NAMESPACES: (metrics.MEMORIES,),
+    Feature.SIZE: (metrics.SIZE,),
+    Feature.FRESHNESS: (metrics.NEWEST,),
+    Feature.BACKLOG: (metrics.BACKLOG,),
+    Feature.MODELS: (metrics.EMBEDDINGS,),
+    Feature.WITHOUT_EMBEDDING: (metrics.WITHOUT_EMBEDDING,),
+    Feature.DUPLICATES: (metrics.DUPLICATES,),
+    Feature.DIMENSIONS: (metrics.EMBEDDINGS_BY_DIMENSION,),
+    Feature.DIMENSION: (metrics.VECTOR_DIMENSION,),
+    Feature.TABLE: (metrics.TABLE_EXISTS,),
+    Feature.IDENTITY: (metrics.RECREATIONS,),
+    Feature.HISTORY: (metrics.HISTORY_EVENTS,),
     Feature.HARVEST: (),  # a property of the BACKLOG series, no series of its own
-    Feature.MARKDOWN: (m.MEMORY_INDEX_INFO, m.MARKDOWN_FILES, m.MARKDOWN_BYTES),
-    Feature.CHUNKS: (m.CHUNKS,),
+    Feature.MARKDOWN: (metrics.MEMORY_INDEX_INFO, metrics.MARKDOWN_FILES, metrics.MARKDOWN_BYTES),
+    Feature.CHUNKS: (metrics.CHUNKS,),
 }
 
 

@@ -31,7 +31,7 @@ def fail_spec(err: SpecError) -> NoReturn:
 def check_listen(ctx: click.Context, param: click.Parameter, value: str | None
                  ) -> str | None:
     """--listen checked as the server will read it: one line and exit 2, no traceback."""
-    from memwatch.spec_types import parse_listen
+    from memwatch.spec.types import parse_listen
 
     if value is not None:
         try:
@@ -75,7 +75,7 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
     """Serve /metrics for the spec's stores, collected at scrape time; SIGHUP reloads the
     spec and its secrets."""
     from memwatch import heap, logs
-    from memwatch.exporter import build_exporter
+    from memwatch.exporter import UnknownStoreError, build_exporter
     from memwatch.reload import Reloader
     from memwatch.server import serve
     from memwatch.webconfig import WebConfig, load_web_config
@@ -94,8 +94,8 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
         # the reloader needs the collector that build_exporter makes: bound below
         exporter = build_exporter(spec, stores, web,
                                   (lambda: reloader.reload()) if lifecycle else None)
-    except KeyError as exc:
-        raise click.BadParameter(str(exc.args[0]), param_hint="--store") from None
+    except UnknownStoreError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
     address = listen or spec.exporter.listen
     reloader = Reloader(spec_path, stores, exporter.collector, address)
     try:
@@ -211,6 +211,7 @@ def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level:
 def doctor(spec_path: Path, stores: tuple[str, ...], fmt: str) -> None:
     """Check each store: OK, or what is wrong and how to fix it (exit 1 on any problem)."""
     from memwatch.doctor import render, run
+    from memwatch.exporter import UnknownStoreError
 
     try:
         spec = load_exporter_spec(spec_path)
@@ -218,8 +219,8 @@ def doctor(spec_path: Path, stores: tuple[str, ...], fmt: str) -> None:
         fail_spec(err)
     try:
         findings = run(spec, stores)
-    except KeyError as exc:
-        raise click.BadParameter(str(exc.args[0]), param_hint="--store") from None
+    except UnknownStoreError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
     click.echo(render(findings, fmt), nl=False)
     sys.exit(1 if any(not f.ok for f in findings) else 0)
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from memwatch import __version__
-from memwatch import metrics as m
+from memwatch import __version__, metrics
+from memwatch.backends.base import Backend, Observation
+from memwatch.backends.files import FilesChecker
 from memwatch.errors import REASONS, CollectionError, Reason
-from memwatch.exporters.base import Backend, Observation
-from memwatch.exporters.files import FilesChecker
 from memwatch.integrity import INTEGRITY_FEATURES, IntegrityRunner
 from memwatch.namespaces import NamespaceTracker
 from memwatch.secrets import redact
@@ -195,8 +194,12 @@ class StoreRunner:
 MetricFamily = GaugeMetricFamily | CounterMetricFamily
 
 
-def _gauge(d: m.MetricDef, help_suffix: str = "") -> GaugeMetricFamily:
+def _gauge(d: metrics.MetricDef, help_suffix: str = "") -> GaugeMetricFamily:
     return GaugeMetricFamily(d.name, d.help + help_suffix, labels=list(d.labels))
+
+
+def _counter(d: metrics.MetricDef) -> CounterMetricFamily:
+    return CounterMetricFamily(d.name, d.help, labels=list(d.labels))
 
 
 class MemwatchCollector(Collector):
@@ -244,23 +247,20 @@ class MemwatchCollector(Collector):
     def families(self, results: Iterable[tuple[StoreRunner, Result]]) -> Iterator[Metric]:
         note = self._cache_note
         fam: dict[str, MetricFamily] = {
-            d.name: _gauge(d, note if d.name not in (m.UP.name, m.DURATION.name,
-                                                     m.LAST_SUCCESS.name) else "")
-            for d in m.CONTRACT if d.type == "gauge" and d not in _EXPORTER_SERIES
+            d.name: _gauge(d, note if d.name not in (metrics.UP.name, metrics.DURATION.name,
+                                                     metrics.LAST_SUCCESS.name) else "")
+            for d in metrics.CONTRACT if d.type == "gauge" and d not in _EXPORTER_SERIES
         }
         # counters a backend keeps itself and reports with Observation.add (recounts)
-        fam.update({d.name: CounterMetricFamily(d.name, d.help, labels=list(d.labels))
-                    for d in m.CONTRACT
-                    if d.type == "counter" and d not in (m.ERRORS, m.RECREATIONS)})
-        errors = CounterMetricFamily(m.ERRORS.name, m.ERRORS.help, labels=list(m.ERRORS.labels))
-        recreations = CounterMetricFamily(m.RECREATIONS.name, m.RECREATIONS.help,
-                                          labels=list(m.RECREATIONS.labels))
+        fam.update({d.name: _counter(d) for d in metrics.CONTRACT
+                    if d.type == "counter" and d not in (metrics.ERRORS, metrics.RECREATIONS)})
+        errors, recreations = _counter(metrics.ERRORS), _counter(metrics.RECREATIONS)
         for runner, res in results:
             s = runner.name
-            fam[m.UP.name].add_metric([s, runner.backend.kind], 1.0 if res.up else 0.0)
-            fam[m.DURATION.name].add_metric([s], res.duration)
+            fam[metrics.UP.name].add_metric([s, runner.backend.kind], 1.0 if res.up else 0.0)
+            fam[metrics.DURATION.name].add_metric([s], res.duration)
             if runner.last_success_at is not None:
-                fam[m.LAST_SUCCESS.name].add_metric([s], runner.last_success_at)
+                fam[metrics.LAST_SUCCESS.name].add_metric([s], runner.last_success_at)
             for reason, count in runner.errors.items():
                 errors.add_metric([s, reason], count)
             if runner.backend.tracks_identity:
@@ -270,7 +270,7 @@ class MemwatchCollector(Collector):
             if res.up and res.obs is not None:
                 _observed_series(fam, s, res)
             # else no stale values: a failed store shows up=0 and its errors only
-        build = _gauge(m.BUILD_INFO)
+        build = _gauge(metrics.BUILD_INFO)
         build.add_metric([__version__], 1.0)
         yield build
         yield from _reload_series(self.reload_state)
@@ -291,7 +291,8 @@ class _Only(Collector):
         yield from self.collector.collect_stores(self.names)
 
 
-_EXPORTER_SERIES = (m.BUILD_INFO, m.RELOAD_SUCCESSFUL, m.RELOAD_SUCCESS_TIME)  # not per store
+# not per store
+_EXPORTER_SERIES = (metrics.BUILD_INFO, metrics.RELOAD_SUCCESSFUL, metrics.RELOAD_SUCCESS_TIME)
 
 
 @dataclass
@@ -303,11 +304,11 @@ class ReloadState:
 
 
 def _reload_series(state: ReloadState) -> Iterator[Metric]:
-    ok = _gauge(m.RELOAD_SUCCESSFUL)
+    ok = _gauge(metrics.RELOAD_SUCCESSFUL)
     ok.add_metric([], 1.0 if state.successful else 0.0)
     yield ok
     if state.success_at is not None:
-        at = _gauge(m.RELOAD_SUCCESS_TIME)
+        at = _gauge(metrics.RELOAD_SUCCESS_TIME)
         at.add_metric([], state.success_at)
         yield at
 
@@ -316,24 +317,24 @@ def _observed_series(fam: Mapping[str, MetricFamily], s: str, res: Result) -> No
     obs = res.obs
     assert obs is not None
     if obs.memories is not None:
-        fam[m.STORE_MEMORIES.name].add_metric([s], obs.memories)
-        fam[m.DROP_RATIO.name].add_metric([s], res.drop_ratio or 0.0)
+        fam[metrics.STORE_MEMORIES.name].add_metric([s], obs.memories)
+        fam[metrics.DROP_RATIO.name].add_metric([s], res.drop_ratio or 0.0)
     for ns, n in (obs.namespaces or {}).items():
-        fam[m.MEMORIES.name].add_metric([s, ns], n)
+        fam[metrics.MEMORIES.name].add_metric([s, ns], n)
     if obs.newest_timestamp is not None:
-        fam[m.NEWEST.name].add_metric([s], obs.newest_timestamp)
+        fam[metrics.NEWEST.name].add_metric([s], obs.newest_timestamp)
     if obs.size_bytes is not None:
-        fam[m.SIZE.name].add_metric([s], obs.size_bytes)
+        fam[metrics.SIZE.name].add_metric([s], obs.size_bytes)
     for stage, n in obs.backlog.items():
-        fam[m.BACKLOG.name].add_metric([s, stage], n)
+        fam[metrics.BACKLOG.name].add_metric([s, stage], n)
     for stage, ts in obs.backlog_oldest.items():
-        fam[m.BACKLOG_OLDEST.name].add_metric([s, stage], ts)
+        fam[metrics.BACKLOG_OLDEST.name].add_metric([s, stage], ts)
     _extra(fam, s, obs)
 
 
 def _extra(fam: Mapping[str, MetricFamily], s: str, obs: Observation) -> None:
     for name, labels, value in obs.extra:
-        d = m.BY_NAME[name]
+        d = metrics.BY_NAME[name]
         fam[name].add_metric([s, *(labels[k] for k in d.labels[1:])], value)
 
 
@@ -345,10 +346,10 @@ def _integrity_series(fam: Mapping[str, MetricFamily], s: str, run: IntegrityRun
         last, at, duration = run.last, run.last_success_at, run.duration
         errors = dict(run.errors)
     for reason, count in errors.items():
-        fam[m.INTEGRITY_ERRORS.name].add_metric([s, reason], count)
+        fam[metrics.INTEGRITY_ERRORS.name].add_metric([s, reason], count)
     if at is not None:
-        fam[m.INTEGRITY_LAST_SUCCESS.name].add_metric([s], at)
+        fam[metrics.INTEGRITY_LAST_SUCCESS.name].add_metric([s], at)
     if duration is not None:
-        fam[m.INTEGRITY_DURATION.name].add_metric([s], duration)
+        fam[metrics.INTEGRITY_DURATION.name].add_metric([s], duration)
     if up and last is not None:
         _extra(fam, s, last)

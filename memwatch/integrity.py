@@ -16,9 +16,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from memwatch.backends.base import Backend, Observation
 from memwatch.capabilities import Feature
 from memwatch.errors import REASONS, CollectionError
-from memwatch.exporters.base import Backend, Observation
 from memwatch.secrets import redact
 
 log = logging.getLogger("memwatch.integrity")

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memwatch import secrets
+from memwatch.backends.registry import file_checks, make_backend
 from memwatch.collector import GRACE_SECONDS, MemwatchCollector, StoreRunner
 from memwatch.errors import SecretError, SpecError
-from memwatch.exporters.registry import file_checks, make_backend
+from memwatch.exporter import select_stores, unknown_stores
 from memwatch.spec import ExporterSpec, StoreBase, load_exporter_spec
 
 log = logging.getLogger("memwatch.reload")
@@ -70,14 +71,12 @@ class Reloader:
             return problems
 
     def _apply(self, spec: ExporterSpec) -> list[str]:
-        names = {s.name for s in spec.stores}
-        missing = sorted(set(self.only) - names)
-        if missing:
+        if missing := unknown_stores(spec, self.only):
             return [f"{self.spec_path}: --store {', '.join(missing)}: no such store in the "
                     "new spec"]
         old = {r.name: r for r in self.collector.runners}
         runners, kept, fresh = [], set(), {}
-        for store in (s for s in spec.stores if not self.only or s.name in self.only):
+        for store in select_stores(spec, self.only):
             state = secret_state(store)
             same = old.get(store.name)
             if same is not None and same.store == store and self._secrets.get(

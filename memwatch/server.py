@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from memwatch import __version__, heap
-from memwatch.spec_types import parse_listen
+from memwatch.spec.types import parse_listen
 from memwatch.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger("memwatch.server")

@@ -9,13 +9,14 @@ from typing import Any, get_args
 
 import pytest
 
+from memwatch.backends.base import Backend
+from memwatch.backends.registry import backend_class
 from memwatch.capabilities import Feature
 from memwatch.catalogue import ALERT_NAMES
-from memwatch.exporters.base import Backend
-from memwatch.exporters.registry import backend_class
 from memwatch.generators.alerts import STORE_ALERTS
 from memwatch.generators.alerts.anomaly import anomaly_rules
 from memwatch.generators.alerts.host import exporter_rules, ram_rules
+from memwatch.generators.model import Model
 from memwatch.spec import Store, StoreBase, load_spec, parse_spec, presets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def test_store_alerts_follow_the_features() -> None:
     """An alert is rendered for a store exactly when the store has the features it needs."""
     spec = load_spec(ROOT / "examples" / "monitoring.yaml")
     from memwatch.generators.alerts.context import store_rules
-    rendered = {(r.labels["store"], r.alert) for r in store_rules(spec)}
+    rendered = {(r.labels["store"], r.alert) for r in store_rules(Model.of(spec))}
     for store in spec.stores:
         caps = store.capabilities()
         for name, alert in STORE_ALERTS.items():
@@ -84,9 +85,9 @@ def test_store_alerts_follow_the_features() -> None:
 
 
 def test_every_catalogue_alert_has_one_builder() -> None:
-    spec = load_spec(ROOT / "examples" / "monitoring.yaml")
-    elsewhere = {r.alert for r in (*exporter_rules(spec), *ram_rules(spec),
-                                   *anomaly_rules(spec))} | {
+    model = Model.of(load_spec(ROOT / "examples" / "monitoring.yaml"))
+    elsewhere = {r.alert for r in (*exporter_rules(model), *ram_rules(model),
+                                   *anomaly_rules(model))} | {
         "ProcessMemoryUsageHigh", "ProcessMemoryExhaustionPredicted"}
     assert set(STORE_ALERTS) | elsewhere == set(ALERT_NAMES)
     assert not set(STORE_ALERTS) & elsewhere

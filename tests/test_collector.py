@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from memwatch.backends.base import Backend, Observation, cap_namespaces
+from memwatch.backends.files import FilesChecker
 from memwatch.collector import MemwatchCollector, StoreRunner
-from memwatch.exporters.base import Backend, Observation, cap_namespaces
-from memwatch.exporters.files import FilesChecker
 from memwatch.spec import FilesCheck, FilesStore
 from tests.helpers import Scrape, exporter_for
 

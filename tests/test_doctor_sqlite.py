@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from memwatch import doctor as doc
+from memwatch.backends.registry import make_backend
 from memwatch.demo import openclaw_store as oc
 from memwatch.errors import CollectionError
-from memwatch.exporters.registry import make_backend
 from tests.doctor_support import doctor
 from tests.helpers import spec_from
 

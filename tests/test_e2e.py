@@ -28,6 +28,7 @@ from memwatch.generators.dashboards import (
     panel_queries,
     sample_variables,
 )
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, write_tree
 from memwatch.generators.pipeline import render_all
 from memwatch.server import serve, serve_in_thread
@@ -100,7 +101,7 @@ def an_hour_of_history(data_dir: Path, exporter: str) -> None:
 
 
 def dashboard_variables(demo: Demo) -> dict[str, str]:
-    return {**sample_variables(demo.spec), "store": "openclaw"}
+    return {**sample_variables(Model.of(demo.spec)), "store": "openclaw"}
 
 
 def test_every_dashboard_panel_query_returns_data(demo: Demo) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from memwatch.backends.base import Observation
+from memwatch.backends.sqlite import OpenclawMemBackend
 from memwatch.demo import openclaw_store as oc
-from memwatch.exporters.base import Observation
-from memwatch.exporters.sqlite import OpenclawMemBackend
 from tests.helpers import Scrape, exporter_for, get, run_integrity, serving
 
 T0 = datetime(2026, 11, 20, 7, 3, 41, tzinfo=UTC)
@@ -118,7 +118,7 @@ class _SlowIntegrity(OpenclawMemBackend):
 def test_a_hung_pass_is_bounded_and_scrapes_go_on(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     db, _ = store(tmp_path)
-    monkeypatch.setattr("memwatch.exporters.sqlite.OpenclawMemBackend.integrity_query",
+    monkeypatch.setattr("memwatch.backends.sqlite.OpenclawMemBackend.integrity_query",
                         _SlowIntegrity.integrity_query)
     with exporter_for(spec(db, timeout="500ms")) as exp:
         runner = exp.collector.runners[0]
@@ -163,7 +163,7 @@ def test_integrity_timeout_is_its_own(tmp_path: Path, monkeypatch: pytest.Monkey
     """A big store gives the pass longer than its scrapes (`integrity_timeout`): the pass
     is bounded by that, not by the store's timeout."""
     db, _ = store(tmp_path)
-    monkeypatch.setattr("memwatch.exporters.sqlite.OpenclawMemBackend.integrity_query",
+    monkeypatch.setattr("memwatch.backends.sqlite.OpenclawMemBackend.integrity_query",
                         _SlowIntegrity.integrity_query)
     with exporter_for(spec(db, "integrity_timeout: 1500ms", timeout="300ms")) as exp:
         runner = exp.collector.runners[0].integrity

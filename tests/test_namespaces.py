@@ -115,6 +115,6 @@ def test_sql_preset_holds_a_deleted_owner(tmp_path: Path) -> None:
 
 
 def test_null_and_empty_are_one_label() -> None:
-    from memwatch.exporters.base import cap_namespaces
+    from memwatch.backends.base import cap_namespaces
     got = cap_namespaces([(None, 3), ("", 2), ("a", 4)], 9, cap=5)
     assert got == {"a": 4, "__none__": 5}

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from memwatch.errors import SpecError
-from memwatch.exporters.recount import (
+from memwatch.backends.recount import (
     STANDBY_RECOUNT_SECONDS,
     Anchor,
     Decision,
     Reading,
     RecountPolicy,
 )
+from memwatch.errors import SpecError
 from memwatch.spec import Mem0PgvectorStore, SqlStore, parse_spec
 
 POLICY = RecountPolicy(0.02)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from memwatch.backends.base import Observation
+from memwatch.backends.sqlite import SqliteBackend
 from memwatch.demo import openclaw_store as oc
 from memwatch.errors import CollectionError
-from memwatch.exporters.base import Observation
-from memwatch.exporters.sqlite import SqliteBackend
 from tests.helpers import (
     Scrape,
     assert_features,
@@ -380,7 +380,7 @@ def test_an_unchanged_database_is_not_read_again(
     """A scrape of a database nobody wrote since gives the last answer without reading a
     row; a commit, an in-place update (an archival), a new set of watched namespaces or a
     file replaced under the same path make the next one read it again."""
-    from memwatch.exporters.registry import make_backend
+    from memwatch.backends.registry import make_backend
 
 
     db, conn, expect = openclaw
@@ -427,7 +427,7 @@ def test_a_directory_without_search_permission_is_permission_not_missing(
     import multiprocessing
     import pwd
 
-    from memwatch.exporters.registry import make_backend
+    from memwatch.backends.registry import make_backend
 
     private = tmp_path / "private"
     private.mkdir()

@@ -15,22 +15,24 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import click
 from prometheus_client.parser import text_string_to_metric_families
 
 from memwatch.demo import openclaw_store as oc
 from memwatch.demo.stack import Stack, StackError, free_port, wait_for
-from memwatch.exporter import build_exporter
+from memwatch.exporter import Exporter, build_exporter
 from memwatch.generators.output import Context, write_tree
 from memwatch.generators.pipeline import render_all
 from memwatch.server import serve, serve_in_thread
 from memwatch.spec import load_spec
-from memwatch.spec_types import parse_listen
+from memwatch.spec.types import parse_listen
 from memwatch.webconfig import WebConfig
 
 TOOLS = ("web_search", "read_file", "exec", "memory_store", "browser")
@@ -155,11 +157,71 @@ def run_demo(once: bool, workdir: Path | None, listen: str) -> int:
         return _run_demo(once, workdir, listen)
 
 
+@dataclass
+class Demo:
+    """One run's parts: the store's files, the tree gen-monitoring rendered, the simulated
+    agent, the exporter serving the store and the monitoring stack loaded with the tree."""
+
+    workdir: Path
+    db: Path
+    rendered: Path
+    agent: Agent
+    exporter: Exporter
+    httpd: WSGIServer
+    stack: Stack
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/metrics"
+
+    def memories(self, expected: float) -> Callable[[], str | None]:
+        """A probe: the store's count in Prometheus once it is `expected`."""
+        def probe() -> str | None:  # a string: "0" is an observation, not a miss
+            result = self.stack.query('memwatch_store_memories{store="openclaw"}')
+            v = float(result[0]["value"][1]) if result else None
+            return f"{v:.0f}" if v == expected else None
+        return probe
+
+    def stored(self) -> list[dict[str, Any]]:
+        """The consolidator's history of MemoryCountZero on the demo's store."""
+        return self.stack.stored("MemoryCountZero", "openclaw")
+
+    def resolved(self) -> str | None:
+        return next((a["resolved_at"] for a in self.stored() if a["resolved_at"]), None)
+
+
 def _run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="memwatch-demo-")
         workdir = Path(tmp.name)
+    demo = _set_up(workdir, listen)
+    story = Story()
+    try:
+        _start(demo)
+        _growth(demo, story)
+        _loss_alerted(demo, story)
+        _recurrence(demo, story)
+        if not once:
+            _keep_writing(demo)
+    except KeyboardInterrupt:
+        click.echo("\n  stopping")
+    except StackError as exc:
+        story.missing.append("the monitoring stack")
+        click.echo(f"demo: {exc}", err=True)
+    finally:
+        _stop(demo)
+        if tmp is not None:
+            tmp.cleanup()
+    if story.missing:
+        click.echo(f"demo: step(s) not observed: {', '.join(story.missing)}", err=True)
+        return 1
+    click.echo(click.style("every step observed", fg="green"))
+    return 0
+
+
+def _set_up(workdir: Path, listen: str) -> Demo:
+    """A fresh store, the demo's spec and its rendered tree, the exporter serving."""
     workdir.mkdir(parents=True, exist_ok=True)
     db, spool = workdir / "openclaw-mem.sqlite", workdir / "openclaw-mem-observations.jsonl"
     for p in (db, spool):
@@ -176,101 +238,95 @@ def _run_demo(once: bool, workdir: Path | None, listen: str) -> int:
     exporter = build_exporter(spec)
     httpd = serve(exporter.app, f"127.0.0.1:{ports['exporter_port']}", WebConfig())
     serve_in_thread(httpd)
-    url = f"http://127.0.0.1:{httpd.server_port}/metrics"
-    say = click.echo
-    story = Story()
     stack = Stack(rendered, workdir, ports["prometheus_port"], ports["alertmanager_port"],
                   spec_path, ports["consolidator_port"])
-    try:
-        say(click.style("memwatch demo", bold=True) + f": an openclaw-mem store at {db}")
-        stack.start()
-        say(f"  exporter      {url}")
-        say(f"  prometheus    {stack.prometheus_url}   (rules rendered by gen-monitoring "
-            f"into {rendered})")
-        say(f"  alertmanager  {stack.alertmanager_url}")
-        say(f"  consolidator  {stack.consolidator_url}   (its page: {stack.consolidator_url}/)")
-        say(f"  (server logs: {workdir / 'logs'})")
+    return Demo(workdir, db, rendered, agent, exporter, httpd, stack)
 
-        def metric(expr: str) -> float | None:
-            result = stack.query(expr)
-            return float(result[0]["value"][1]) if result else None
 
-        def scraped(expected: float) -> Callable[[], str | None]:
-            def probe() -> str | None:  # a string: "0" is an observation, not a miss
-                v = metric('memwatch_store_memories{store="openclaw"}')
-                return f"{v:.0f}" if v == expected else None
-            return probe
+def _start(demo: Demo) -> None:
+    """Start Prometheus, Alertmanager and the consolidator; say where each is."""
+    say, stack = click.echo, demo.stack
+    say(click.style("memwatch demo", bold=True) + f": an openclaw-mem store at {demo.db}")
+    stack.start()
+    say(f"  exporter      {demo.url}")
+    say(f"  prometheus    {stack.prometheus_url}   (rules rendered by gen-monitoring "
+        f"into {demo.rendered})")
+    say(f"  alertmanager  {stack.alertmanager_url}")
+    say(f"  consolidator  {stack.consolidator_url}   (its page: {stack.consolidator_url}/)")
+    say(f"  (server logs: {demo.workdir / 'logs'})")
 
-        agent.capture(40)
-        story.step("the agent captures memories", lambda: (
-            f"{scrape(url).get('memwatch_backlog,stage=spool', 0):.0f} lines waiting in "
-            "the capture spool"))
-        agent.harvest()
-        agent.capture(25)
-        agent.harvest()
-        story.step("memories growing, seen by Prometheus", lambda: (
-            f"memwatch_store_memories = {wait_for('65 in Prometheus', scraped(65), 60)}"
-            f" in {sum(1 for k in scrape(url) if k.startswith('memwatch_memories,'))} tool "
-            "namespaces"))
-        agent.lose_everything()
-        say("  ... a capsule restore runs DELETE FROM observations")
-        story.step("the data loss reaches Prometheus", lambda: (
-            f"memwatch_store_memories = {wait_for('the count at 0', scraped(0), 60)}"))
-        story.step("the alert fires in Prometheus", lambda: (
-            "MemoryCountZero is " + wait_for(
-                "MemoryCountZero firing", lambda: stack.firing("MemoryCountZero", "openclaw"),
-                60)["state"]))
-        story.step("Alertmanager has it", lambda: (
-            "MemoryCountZero, severity " + wait_for(
-                "MemoryCountZero in Alertmanager",
-                lambda: stack.in_alertmanager("MemoryCountZero", "openclaw"),
-                60)["labels"]["severity"] + ", routed to the consolidator"))
-        def stored() -> list[dict[str, Any]]:
-            return stack.stored("MemoryCountZero", "openclaw")
 
-        story.step("the consolidator stored it", lambda: (
-            f"{len(wait_for('MemoryCountZero stored', stored, 60))} occurrence of "
-            "MemoryCountZero on openclaw in its history"))
-        agent.capture(10)
-        agent.harvest()
-        say("  ... the store is restored from a backup; then the loss happens again")
-        def resolved() -> str | None:
-            return next((a["resolved_at"] for a in stored() if a["resolved_at"]), None)
+def _growth(demo: Demo, story: Story) -> None:
+    """The agent captures and harvests memories; the exporter and Prometheus see them."""
+    agent, url = demo.agent, demo.url
+    agent.capture(40)
+    story.step("the agent captures memories", lambda: (
+        f"{scrape(url).get('memwatch_backlog,stage=spool', 0):.0f} lines waiting in "
+        "the capture spool"))
+    agent.harvest()
+    agent.capture(25)
+    agent.harvest()
+    story.step("memories growing, seen by Prometheus", lambda: (
+        f"memwatch_store_memories = {wait_for('65 in Prometheus', demo.memories(65), 60)}"
+        f" in {sum(1 for k in scrape(url) if k.startswith('memwatch_memories,'))} tool "
+        "namespaces"))
 
-        story.step("the alert resolves", lambda: "resolved at " + str(wait_for(
-            "the resolution stored", resolved, 60)))
-        agent.lose_everything()
-        story.step("it recurs: a knowledge-base entry", lambda: _entry(wait_for(
-            "a knowledge-base entry seen twice", lambda: _twice(stack.knowledge(
-                "MemoryCountZero", "openclaw")), 90)))
-        if not once:
-            say("  the agent keeps writing; Ctrl-C stops the demo")
-            while True:
-                agent.capture(random.randint(1, 5))
-                if random.random() < 0.5:
-                    agent.harvest()
-                time.sleep(2)
-                stack.check()
-                v = _view(scrape(url))
-                say(f"  {datetime.now().strftime('%H:%M:%S')} memories={v['memories']} "
-                    f"backlog={v['backlog']} up={v['up']} firing={_firing(stack)}")
-    except KeyboardInterrupt:
-        say("\n  stopping")
-    except StackError as exc:
-        story.missing.append("the monitoring stack")
-        say(f"demo: {exc}", err=True)
-    finally:
-        stack.stop()
-        httpd.shutdown()
-        httpd.server_close()
-        exporter.close()
-        if tmp is not None:
-            tmp.cleanup()
-    if story.missing:
-        say(f"demo: step(s) not observed: {', '.join(story.missing)}", err=True)
-        return 1
-    say(click.style("every step observed", fg="green"))
-    return 0
+
+def _loss_alerted(demo: Demo, story: Story) -> None:
+    """A data loss, followed from the exporter through Prometheus and Alertmanager to the
+    consolidator's history."""
+    stack = demo.stack
+    demo.agent.lose_everything()
+    click.echo("  ... a capsule restore runs DELETE FROM observations")
+    story.step("the data loss reaches Prometheus", lambda: (
+        f"memwatch_store_memories = {wait_for('the count at 0', demo.memories(0), 60)}"))
+    story.step("the alert fires in Prometheus", lambda: (
+        "MemoryCountZero is " + wait_for(
+            "MemoryCountZero firing", lambda: stack.firing("MemoryCountZero", "openclaw"),
+            60)["state"]))
+    story.step("Alertmanager has it", lambda: (
+        "MemoryCountZero, severity " + wait_for(
+            "MemoryCountZero in Alertmanager",
+            lambda: stack.in_alertmanager("MemoryCountZero", "openclaw"),
+            60)["labels"]["severity"] + ", routed to the consolidator"))
+    story.step("the consolidator stored it", lambda: (
+        f"{len(wait_for('MemoryCountZero stored', demo.stored, 60))} occurrence of "
+        "MemoryCountZero on openclaw in its history"))
+
+
+def _recurrence(demo: Demo, story: Story) -> None:
+    """A restore resolves the alert; the loss happens again and becomes knowledge."""
+    agent = demo.agent
+    agent.capture(10)
+    agent.harvest()
+    click.echo("  ... the store is restored from a backup; then the loss happens again")
+    story.step("the alert resolves", lambda: "resolved at " + str(wait_for(
+        "the resolution stored", demo.resolved, 60)))
+    agent.lose_everything()
+    story.step("it recurs: a knowledge-base entry", lambda: _entry(wait_for(
+        "a knowledge-base entry seen twice", lambda: _twice(demo.stack.knowledge(
+            "MemoryCountZero", "openclaw")), 90)))
+
+
+def _keep_writing(demo: Demo) -> None:
+    """The agent goes on writing, a line of what the exporter sees every 2 s, until Ctrl-C."""
+    click.echo("  the agent keeps writing; Ctrl-C stops the demo")
+    while True:
+        demo.agent.capture(random.randint(1, 5))
+        if random.random() < 0.5:
+            demo.agent.harvest()
+        time.sleep(2)
+        demo.stack.check()
+        v = _view(scrape(demo.url))
+        click.echo(f"  {datetime.now().strftime('%H:%M:%S')} memories={v['memories']} "
+                   f"backlog={v['backlog']} up={v['up']} firing={_firing(demo.stack)}")
+
+
+def _stop(demo: Demo) -> None:
+    demo.stack.stop()
+    demo.httpd.shutdown()
+    demo.httpd.server_close()
+    demo.exporter.close()
 
 
 def _firing(stack: Stack) -> str:
@@ -293,13 +349,13 @@ def _entry(entry: dict[str, Any]) -> str:
             f"{entry['occurrences']} times; solution: {entry['solution']}")
 
 
-def _view(m: dict[str, float]) -> dict[str, str]:
+def _view(scraped: dict[str, float]) -> dict[str, str]:
     def fmt(v: float | None) -> str:
         return "-" if v is None else (str(int(v)) if float(v).is_integer() else f"{v:.2f}")
     return {
-        "memories": fmt(m.get("memwatch_store_memories")),
-        "backlog": fmt(m.get("memwatch_backlog,stage=spool")),
-        "up": fmt(m.get("memwatch_up,backend=sqlite")),
-        "drop": fmt(m.get("memwatch_memories_drop_ratio")),
-        "namespaces": str(sum(1 for k in m if k.startswith("memwatch_memories,namespace="))),
+        "memories": fmt(scraped.get("memwatch_store_memories")),
+        "backlog": fmt(scraped.get("memwatch_backlog,stage=spool")),
+        "up": fmt(scraped.get("memwatch_up,backend=sqlite")),
+        "drop": fmt(scraped.get("memwatch_memories_drop_ratio")),
+        "namespaces": str(sum(1 for k in scraped if k.startswith("memwatch_memories,namespace="))),
     }

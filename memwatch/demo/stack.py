@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from memwatch.errors import MemwatchError
+
 T = TypeVar("T")
 
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 
 
-class StackError(RuntimeError):
+class StackError(MemwatchError):
     """A part of the stack could not start; the message says which and where its log is."""
 
 

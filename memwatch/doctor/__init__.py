@@ -2,7 +2,7 @@
 
 Each backend's checks live in a module of their own (`postgres`, `sqlite`, `mongodb`;
 `files` for file checks, spools and workspaces). They connect the way the exporter does
-(the backends of memwatch/exporters, their timeouts, read-only sessions and error
+(the backends of memwatch/backends, their timeouts, read-only sessions and error
 classification) and end with one real collection by the exporter's own code. A check that
 fails and leaves nothing further to ask (the server unreachable, the table missing) ends
 that store's checks.
@@ -14,8 +14,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from memwatch.backends.base import Backend
 from memwatch.errors import CollectionError
-from memwatch.exporters.base import Backend
+from memwatch.exporter import select_stores
 from memwatch.secrets import redact
 from memwatch.spec import ExporterSpec, SqlStore, StoreBase
 
@@ -98,14 +99,11 @@ def _check(store: StoreBase, report: Report) -> None:
 
 
 def run(spec: ExporterSpec, only: Sequence[str] = ()) -> list[Finding]:
-    """Every check of the spec's stores (or of `only`); KeyError naming an unknown store."""
-    unknown = sorted(set(only) - {s.name for s in spec.stores})
-    if unknown:
-        raise KeyError(f"no store named {', '.join(unknown)} in the spec")
+    """Every check of the spec's stores (or of `only`); UnknownStoreError naming an
+    unknown store."""
     findings: list[Finding] = []
-    for store in spec.stores:
-        if not only or store.name in only:
-            findings += check_store(store).findings
+    for store in select_stores(spec, only):
+        findings += check_store(store).findings
     return findings
 
 

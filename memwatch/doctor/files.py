@@ -7,10 +7,10 @@ import glob
 import os
 from pathlib import Path
 
+from memwatch.backends import markdown
+from memwatch.backends.registry import file_checks
 from memwatch.doctor import Report
 from memwatch.doctor.sidefiles import user
-from memwatch.exporters import markdown
-from memwatch.exporters.registry import file_checks
 from memwatch.spec import FilesCheck, OpenclawMemoryCoreStore, OpenclawMemStore, StoreBase
 
 WILDCARDS = ("*", "?", "[")

@@ -13,15 +13,11 @@ from typing import TypeVar
 import pymongo
 from pymongo.errors import PyMongoError
 
+from memwatch.backends.mongo_client import Doc, MongoBackend, classify
+from memwatch.backends.mongodb import find_clawmongo_collections
+from memwatch.backends.registry import make_backend
 from memwatch.doctor import Report, collect
 from memwatch.errors import CollectionError
-from memwatch.exporters.mongodb import (
-    Doc,
-    MongoBackend,
-    classify,
-    find_clawmongo_collections,
-)
-from memwatch.exporters.registry import make_backend
 from memwatch.spec import (
     ClawMongoStore,
     Mem0MongoStore,

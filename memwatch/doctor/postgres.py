@@ -15,10 +15,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from memwatch import secrets
+from memwatch.backends.postgres import PostgresBackend, classify
+from memwatch.backends.registry import make_backend
 from memwatch.doctor import Report, base_columns, collect
 from memwatch.errors import CollectionError, SecretError
-from memwatch.exporters.postgres import PostgresBackend, classify
-from memwatch.exporters.registry import make_backend
 from memwatch.spec import Mem0PgvectorStore, SqlStore, StoreBase
 
 Cursor = psycopg.Cursor[Any]

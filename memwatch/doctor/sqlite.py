@@ -10,12 +10,12 @@ import sqlite3
 import stat
 from contextlib import closing
 
+from memwatch.backends.openclaw_core import layout_of
+from memwatch.backends.registry import make_backend
+from memwatch.backends.sqlite import SqliteBackend, classify
 from memwatch.doctor import Report, base_columns, collect
 from memwatch.doctor.sidefiles import examine, user
 from memwatch.errors import CollectionError
-from memwatch.exporters.openclaw_core import layout_of
-from memwatch.exporters.registry import make_backend
-from memwatch.exporters.sqlite import SqliteBackend, classify
 from memwatch.spec import (
     Mem0HistoryStore,
     OpenclawMemoryCoreStore,

@@ -15,7 +15,7 @@ from memwatch.demo import openclaw_store
 # Imported by the other commands or other backends, never by a SQLite-only exporter.
 NOT_IMPORTED = ("jinja2", "grafanalib", "fastapi", "uvicorn", "starlette", "pymongo",
                 "psycopg", "bcrypt", "memwatch.generators", "memwatch.consolidator",
-                "memwatch.demo", "memwatch.exporters.postgres", "memwatch.exporters.mongodb")
+                "memwatch.demo", "memwatch.backends.postgres", "memwatch.backends.mongodb")
 
 # The exporter's own process: `memwatch export` on the main thread, a scrape from another,
 # then what it loaded, and SIGTERM (the command's own clean stop).
@@ -31,7 +31,9 @@ def probe():
             break
         except OSError:
             time.sleep(0.05)
-    from memwatch import spec, spec_consolidator, spec_monitoring
+    from memwatch import spec
+    from memwatch.spec import consolidator as spec_consolidator
+    from memwatch.spec import monitoring as spec_monitoring
     print(json.dumps({
         "up": 'memwatch_up{backend="sqlite",store="agent"} 1.0' in body,
         "imported": sorted(n for n in names if n in sys.modules),

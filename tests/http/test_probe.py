@@ -14,6 +14,7 @@ import yaml
 
 from memwatch.demo.stack import Process, free_port, http_json, wait_for
 from memwatch.generators import prometheus
+from memwatch.generators.model import Model
 from memwatch.webconfig import WebConfig
 from tests.helpers import get, spec_from
 from tests.http.support import Store, parse, sample, served
@@ -99,7 +100,7 @@ prometheus:
   exporters:
     - {job: memwatch, targets: ['exporter:9187'], probe: true}
 """)
-    assert prometheus.scrape_configs(spec) == [{
+    assert prometheus.scrape_configs(Model.of(spec)) == [{
         "job_name": "memwatch", "metrics_path": "/probe",
         "static_configs": [{"targets": ["oc", "backups"]},
                            {"targets": ["gone"], "labels": {"__scrape_timeout__": "21s"}}],
@@ -140,7 +141,7 @@ prometheus:
   exporters:
     - {{job: memwatch, targets: ['{exporter}'], probe: true, stores: [oc, gone]}}
 """)
-        config = prometheus.config(spec)
+        config = prometheus.config(Model.of(spec))
         config.pop("rule_files")  # the scrape is what is under test
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()

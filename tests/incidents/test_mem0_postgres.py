@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from memwatch.exporters import mem0_pgvector
+from memwatch.backends import mem0_pgvector
 from tests.helpers import exporter_for, run_integrity
 from tests.incidents.replay import Rules, Snapshot
 from tests.incidents.stores import (

@@ -182,7 +182,7 @@ def test_nothing_listening(mongo: MongoEnv) -> None:
 
 
 def test_cancel_drops_the_client_and_the_next_collection_reconnects(mongo: MongoEnv) -> None:
-    from memwatch.exporters.registry import make_backend
+    from memwatch.backends.registry import make_backend
     from tests.helpers import spec_from
 
     mongo.fresh_db("cancel")["openclaw_a_events"].insert_many(

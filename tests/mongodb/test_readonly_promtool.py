@@ -20,7 +20,7 @@ import pytest
 from bson import encode
 from pymongo import monitoring
 
-from memwatch.exporters import mongodb
+from memwatch.backends import mongo_client
 from tests.helpers import Scrape, exporter_for, get, serving
 from tests.mongodb.conftest import MongoEnv, stores
 from tests.mongodb.data import mem0_docs, now_ms, seed_clawmongo, seed_orchestrator
@@ -80,7 +80,7 @@ def snapshot(mongo: MongoEnv) -> dict[str, Any]:
 def test_exporter_sends_only_reads_and_changes_nothing(
         mongo: MongoEnv, seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
     listener = Commands()
-    monkeypatch.setattr(mongodb, "MongoClient",
+    monkeypatch.setattr(mongo_client, "MongoClient",
                         partial(pymongo.MongoClient, event_listeners=[listener]))
     before = snapshot(mongo)
     assert before, "nothing seeded"

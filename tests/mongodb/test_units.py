@@ -20,8 +20,8 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from memwatch.backends import mongo_client, mongo_queries, mongodb, timestamps
 from memwatch.errors import SpecError
-from memwatch.exporters import mongodb
 from memwatch.spec import ClawMongoStore, parse_spec
 from tests.helpers import Scrape, exporter_for, get, serving
 
@@ -91,7 +91,7 @@ def test_classify() -> None:
         (ConfigurationError("bad uri"), "config"),
     ]
     for exc, reason in cases:
-        assert mongodb.classify(exc).reason == reason, exc
+        assert mongo_client.classify(exc).reason == reason, exc
 
 
 def test_find_clawmongo_collections() -> None:
@@ -111,11 +111,11 @@ def test_find_clawmongo_collections() -> None:
 
 
 def test_apportion_sampled_shares() -> None:
-    assert mongodb.apportion([("a", 5999.6), ("b", 3600.2), ("c", 2400.2)], 12000) == [
+    assert mongo_queries.apportion([("a", 5999.6), ("b", 3600.2), ("c", 2400.2)], 12000) == [
         ("a", 6000.0), ("b", 3600.0), ("c", 2400.0)]
-    thirds = mongodb.apportion([("a", 10 / 3), ("b", 10 / 3), (None, 10 / 3)], 10)
+    thirds = mongo_queries.apportion([("a", 10 / 3), ("b", 10 / 3), (None, 10 / 3)], 10)
     assert sorted(v for _, v in thirds) == [3.0, 3.0, 4.0]
-    assert mongodb.apportion([], 0) == []
+    assert mongo_queries.apportion([], 0) == []
 
 
 def test_nearest_rank_and_times() -> None:
@@ -123,12 +123,12 @@ def test_nearest_rank_and_times() -> None:
     assert [mongodb.nearest_rank(values, q) for q in (0.5, 0.95, 0.99, 1.0)] == [
         50, 95, 99, 100]
     assert mongodb.nearest_rank([7.0], 0.5) == 7.0
-    assert mongodb.to_unix(datetime(2026, 1, 1)) == 1767225600.0  # naive BSON dates are UTC
-    assert mongodb.to_unix("2026-01-01T00:00:00Z") == 1767225600.0
-    assert mongodb.to_unix("2025-12-31T16:00:00.000000-08:00") == 1767225600.0
-    assert mongodb.to_unix(1767225600000) == 1767225600.0  # milliseconds
-    assert mongodb.to_unix(1767225600) == 1767225600.0
-    assert mongodb.to_unix(True) is None and mongodb.to_unix("soon") is None
+    assert timestamps.to_unix(datetime(2026, 1, 1)) == 1767225600.0  # naive BSON dates are UTC
+    assert timestamps.to_unix("2026-01-01T00:00:00Z") == 1767225600.0
+    assert timestamps.to_unix("2025-12-31T16:00:00.000000-08:00") == 1767225600.0
+    assert timestamps.to_unix(1767225600000) == 1767225600.0  # milliseconds
+    assert timestamps.to_unix(1767225600) == 1767225600.0
+    assert timestamps.to_unix(True) is None and timestamps.to_unix("soon") is None
 
 
 def test_a_spec_without_mongo_stores_never_imports_pymongo(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_a_spec_without_mongo_stores_never_imports_pymongo(tmp_path: Path) -> No
         list(exp.registry.collect())
         exp.close()
         assert "pymongo" not in sys.modules, "pymongo imported"
-        assert "memwatch.exporters.mongodb" not in sys.modules
+        assert "memwatch.backends.mongodb" not in sys.modules
     """)
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)

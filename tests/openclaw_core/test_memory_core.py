@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from memwatch.exporters.openclaw_core import CURRENT, LEGACY, Layout
+from memwatch.backends.openclaw_core import CURRENT, LEGACY, Layout
 from tests.helpers import Scrape, assert_features, exporter_for, run_integrity
 from tests.openclaw_core import openclaw
 from tests.openclaw_core.conftest import DIMS, Built

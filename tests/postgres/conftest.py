@@ -96,7 +96,7 @@ def captured_logs(caplog: pytest.LogCaptureFixture,
 def delete_rows(pg: PgCluster, table: str, where: str = "", params: Any = None) -> None:
     """DELETE, then wait until the table's n_tup_del shows it (a session's statistics are
     flushed as it ends, a moment after the client has gone): mem0-pgvector's newest learns
-    of a delete from there (memwatch/exporters/pg_newest.py)."""
+    of a delete from there (memwatch/backends/pg_newest.py)."""
     stat = f"SELECT pg_stat_get_tuples_deleted('\"{table}\"'::regclass)"
     before = pg.execute(stat)[0][0]
     n = len(pg.execute(f'DELETE FROM "{table}" {where} RETURNING 1', params))

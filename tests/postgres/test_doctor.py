@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from memwatch.backends.postgres import PostgresBackend
+from memwatch.backends.registry import make_backend
 from memwatch.doctor import Report
 from memwatch.doctor.postgres import _checks
-from memwatch.exporters.postgres import PostgresBackend
-from memwatch.exporters.registry import make_backend
 from tests.doctor_support import doctor
 from tests.helpers import spec_from
 from tests.postgres.cluster import APP_PASSWORD, APP_USER, PgCluster, free_port

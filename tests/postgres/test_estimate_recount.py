@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from memwatch.backends import recount
+from memwatch.backends.postgres import PostgresBackend
 from memwatch.exporter import Exporter
-from memwatch.exporters import recount
-from memwatch.exporters.postgres import PostgresBackend
 from tests.helpers import Scrape, exporter_for
 from tests.postgres.cluster import SUPERUSER, PgCluster
 from tests.postgres.conftest import LogCapture, mem0_spec
@@ -221,7 +221,7 @@ def test_auto_estimates_from_its_row_count_and_does_not_flip_near_it(
         pg: PgCluster, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """count: auto (the default): exact below AUTO_ESTIMATE_ROWS of the planner's rows,
     estimate from there on; back to exact only below nine tenths of it."""
-    from memwatch.exporters import mem0_pgvector
+    from memwatch.backends import mem0_pgvector
 
     with exporter_for(mem0_spec(pg, table=table)) as exp:
         b = backend(exp)
@@ -350,7 +350,7 @@ def test_a_recount_that_cannot_finish_leaves_the_estimate(
     """A table too big to count within its share of the timeout (here a count that sleeps
     first, on the real server): the scrape answers in time with the estimate, up, instead
     of failing on every scrape; the recount is tried again later and reports the truth."""
-    from memwatch.exporters import postgres as pgbackend
+    from memwatch.backends import postgres as pgbackend
 
     text = (f"stores:\n  - name: notes\n    preset: sql\n    backend: postgresql\n"
             f"    dsn: '{pg.dsn()}'\n    table: {table}\n    count: estimate\n"

@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from memwatch.exporters import sqlbuild
+from memwatch.backends import sqlbuild
 from tests.postgres.cluster import PgCluster
 
 YEARS = ["2026", "2024", "2000", "1900", "2100", "1600", "9999", "1004", "0000", "0999"]

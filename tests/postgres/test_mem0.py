@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from memwatch.backends import mem0_pgvector as pgbackend
 from memwatch.errors import REASONS
-from memwatch.exporters import mem0_pgvector as pgbackend
 from tests.helpers import Scrape, assert_features, exporter_for, get, samples, serving, value
 from tests.postgres import mem0data
 from tests.postgres.cluster import APP_USER, PgCluster

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from memwatch.exporters import mem0_pgvector
+from memwatch.backends import mem0_pgvector
 from tests.helpers import Scrape, assert_features, exporter_for, run_integrity, samples
 from tests.postgres import mem0data
 from tests.postgres.cluster import PgCluster

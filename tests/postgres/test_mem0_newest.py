@@ -1,4 +1,4 @@
-"""mem0-pgvector freshness kept across scrapes (memwatch/exporters/pg_newest.py): exact
+"""mem0-pgvector freshness kept across scrapes (memwatch/backends/pg_newest.py): exact
 after inserts, updates, deletes, a truncate and a transaction in flight during a scrape;
 one full pass, not one per scrape; and a scrape that never writes a temporary file."""
 
@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from memwatch.exporters.mem0_pgvector import Mem0PgvectorBackend
-from memwatch.exporters.registry import make_backend
+from memwatch.backends.mem0_pgvector import Mem0PgvectorBackend
+from memwatch.backends.registry import make_backend
 from tests.helpers import spec_from
 from tests.postgres.cluster import PgCluster
 from tests.postgres.conftest import delete_rows, mem0_spec
@@ -145,7 +145,7 @@ def test_a_full_pass_that_does_not_finish_leaves_the_last_pages_standing_in(
     """The full pass runs within its share of the timeout; when it is cancelled the
     table's last pages give the newest (the scrape still answers), writes are folded in
     as always, and a later full pass finds what the last pages could not."""
-    from memwatch.exporters import pg_newest, postgres
+    from memwatch.backends import pg_newest, postgres
 
     pg.execute(f'INSERT INTO "{table}" (id, payload) SELECT gen_random_uuid(), '
                "jsonb_build_object('user_id', 'u' || (g %% 7), 'data', repeat('x', 300), "
@@ -176,7 +176,7 @@ def test_a_full_pass_that_does_not_finish_leaves_the_last_pages_standing_in(
 def test_an_xid_epoch_going_by_brings_a_full_pass() -> None:
     """xidsend() compares 32-bit ids: a pass whose snapshot is in a later epoch than the
     horizon may have missed rows written after the wraparound, so nothing is folded."""
-    from memwatch.exporters.pg_newest import Known, NewestTracker, since_bytes
+    from memwatch.backends.pg_newest import Known, NewestTracker, since_bytes
 
     key = (1, 1, 0)
     t = NewestTracker('"t"')

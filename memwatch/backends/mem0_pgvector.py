@@ -1,7 +1,7 @@
 """mem0's pgvector table: `memories` (id, vector, payload jsonb), counted by user.
 
 Exact mode reads every row in one hashed GROUP BY pass, the newest kept across scrapes
-(memwatch/exporters/pg_newest.py); estimate mode takes the planner's count, a page sample
+(memwatch/backends/pg_newest.py); estimate mode takes the planner's count, a page sample
 for the namespaces and the table's last pages for the newest; auto picks one by size.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 import psycopg
 
-from memwatch import metrics as m
-from memwatch.exporters.base import Observation, cap_namespaces
-from memwatch.exporters.missing import MissingTable
-from memwatch.exporters.pg_newest import (
+from memwatch import metrics
+from memwatch.backends.base import Observation, cap_namespaces
+from memwatch.backends.missing import MissingTable
+from memwatch.backends.pg_newest import (
     SNAPSHOT_XMIN,
     WRITTEN_SINCE,
     NewestTracker,
@@ -24,9 +24,9 @@ from memwatch.exporters.pg_newest import (
     since_bytes,
     tail_pass,
 )
-from memwatch.exporters.pg_scan import every_row
-from memwatch.exporters.postgres import PostgresBackend, Relation
-from memwatch.exporters.sqlbuild import ident
+from memwatch.backends.pg_scan import every_row
+from memwatch.backends.postgres import PostgresBackend, Relation
+from memwatch.backends.sqlbuild import ident
 from memwatch.spec import AUTO_ESTIMATE_ROWS, Mem0PgvectorStore
 
 # Estimate mode: rows sampled for namespace counts, heap pages read for freshness.
@@ -63,7 +63,7 @@ class Mem0PgvectorBackend(PostgresBackend):
         self.missing.seen(rel is not None)
         if rel is None:  # mem0 creates the table lazily and reset() drops it: zero memories
             obs = Observation(memories=0.0, namespaces={}, size_bytes=0.0)
-            obs.add(m.TABLE_EXISTS.name, 0)
+            obs.add(metrics.TABLE_EXISTS.name, 0)
             self._expected(obs)
             self.report_recounts(obs, s.count != "exact")
             return obs
@@ -77,9 +77,9 @@ class Mem0PgvectorBackend(PostgresBackend):
         self.report_recounts(obs, s.count != "exact")
         obs.size_bytes = float(rel.total_bytes)
         obs.identity = str(rel.oid)
-        obs.add(m.TABLE_EXISTS.name, 1)
+        obs.add(metrics.TABLE_EXISTS.name, 1)
         if dimension is not None:
-            obs.add(m.VECTOR_DIMENSION.name, dimension)
+            obs.add(metrics.VECTOR_DIMENSION.name, dimension)
         self._expected(obs)
         return obs
 
@@ -110,19 +110,19 @@ class Mem0PgvectorBackend(PostgresBackend):
 
     def _expected(self, obs: Observation) -> None:
         if self.store.expected_dimension is not None:
-            obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
+            obs.add(metrics.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
 
     def _exact(self, cur: psycopg.Cursor[Any], rel: Relation) -> Observation:
         """One hashed GROUP BY user pass: the largest namespaces, the total, the exact
         counts of the namespaces the collector watches (memwatch/namespaces.py), and the
-        newest of the rows written since the last pass (memwatch/exporters/pg_newest.py)."""
+        newest of the rows written since the last pass (memwatch/backends/pg_newest.py)."""
         cap = self.store.max_namespaces
         key = (rel.oid, rel.filenode, rel.deleted)
         def bounded(run: Callable[[], Any]) -> Any:
             return self.within_share(cur, run)
 
         since = self.newest.horizon(cur, key, bounded, self._tail_page(rel))
-        # every row once, hashed by user in parallel (memwatch/exporters/pg_scan.py)
+        # every row once, hashed by user in parallel (memwatch/backends/pg_scan.py)
         rows_sql, params = every_row(
             self.table, f"payload->>%s AS ns, {WRITTEN_SINCE} AS recent, payload",
             (self.store.namespace, since_bytes(since)), rel.heap_bytes // rel.block,
@@ -135,10 +135,10 @@ class Mem0PgvectorBackend(PostgresBackend):
             "(SELECT extract(epoch FROM max(newest)) FROM per_ns), "
             f"{SNAPSHOT_XMIN} FROM top UNION ALL SELECT true, ns, n, NULL, NULL, NULL "
             "FROM per_ns WHERE coalesce(nullif(ns, ''), %s) = ANY(%s)",
-            (*params, cap, m.NO_NAMESPACE, sorted(self.watch)))
+            (*params, cap, metrics.NO_NAMESPACE, sorted(self.watch)))
         rows = cur.fetchall()
         top = [r for r in rows if not r[0]]
-        watched = {(r[1] or m.NO_NAMESPACE): float(r[2]) for r in rows if r[0]}
+        watched = {(r[1] or metrics.NO_NAMESPACE): float(r[2]) for r in rows if r[0]}
         if not top:  # no rows: nothing is newest, whatever was before
             self.newest.known = None
             return Observation(memories=0.0, namespaces={}, namespace_counts=watched)
@@ -161,8 +161,8 @@ class Mem0PgvectorBackend(PostgresBackend):
         obs = Observation()
         rel = self.relation(cur, s.schema_, s.table)
         if rel is None:  # no table, no memories: nothing missing, nothing repeated
-            obs.add(m.WITHOUT_EMBEDDING.name, 0)
-            obs.add(m.DUPLICATES.name, 0)
+            obs.add(metrics.WITHOUT_EMBEDDING.name, 0)
+            obs.add(metrics.DUPLICATES.name, 0)
             return obs
         # only the keys reach the aggregate (OFFSET 0 keeps the subquery): a sort or hash
         # of whole rows (payload and vector) spilled four times as much
@@ -173,17 +173,17 @@ class Mem0PgvectorBackend(PostgresBackend):
             "FROM (SELECT payload->>%s AS ns, payload->>'hash' AS h, vector IS NULL AS "
             f"no_vector FROM {self.table} OFFSET 0) k GROUP BY ns, h) g", (s.namespace,))
         missing, duplicates, vectors = cur.fetchone() or (0, 0, 0)
-        obs.add(m.WITHOUT_EMBEDDING.name, missing)
-        obs.add(m.DUPLICATES.name, duplicates)
+        obs.add(metrics.WITHOUT_EMBEDDING.name, missing)
+        obs.add(metrics.DUPLICATES.name, duplicates)
         declared = self._declared_dimension(cur, rel.oid)
         if declared is not None:
             if vectors:
-                obs.add(m.EMBEDDINGS_BY_DIMENSION.name, vectors, dimension=str(declared))
+                obs.add(metrics.EMBEDDINGS_BY_DIMENSION.name, vectors, dimension=str(declared))
             return obs
         cur.execute(f"SELECT vector_dims(vector), count(*) FROM {self.table} "
                     "WHERE vector IS NOT NULL GROUP BY 1")
         for dim, n in cur.fetchall():
-            obs.add(m.EMBEDDINGS_BY_DIMENSION.name, n, dimension=str(dim))
+            obs.add(metrics.EMBEDDINGS_BY_DIMENSION.name, n, dimension=str(dim))
         return obs
 
     @staticmethod

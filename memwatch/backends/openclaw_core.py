@@ -8,7 +8,7 @@ the index a SQLite database built from it. Both layouts, told apart by their tab
   JSON text (`[]` without a provider).
 
 The index's chunks are the store's memories (by `source`: memory, sessions); the workspace
-is scanned and set against the index's sources (memwatch/exporters/markdown.py). Read-only,
+is scanned and set against the index's sources (memwatch/backends/markdown.py). Read-only,
 like every SQLite store; the sqlite-vec table is never touched.
 """
 
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memwatch import metrics as m
+from memwatch import metrics
+from memwatch.backends import markdown
+from memwatch.backends.base import Observation, by_label, cap_namespaces
+from memwatch.backends.sqlite import SqliteBackend
 from memwatch.errors import CollectionError
-from memwatch.exporters import markdown
-from memwatch.exporters.base import Observation, by_label, cap_namespaces
-from memwatch.exporters.sqlite import SqliteBackend
 from memwatch.spec import OpenclawMemoryCoreStore
 
 
@@ -74,12 +74,12 @@ class OpenclawMemoryCoreBackend(SqliteBackend):
                           newest_timestamp=_ms(newest))
         obs.namespace_counts = by_label((s, n) for s, n, _ in rows)
         meta = self._meta(conn, lay)
-        obs.add(m.MEMORY_INDEX_INFO.name, 1, layout=lay.name,
+        obs.add(metrics.MEMORY_INDEX_INFO.name, 1, layout=lay.name,
                 model=str(meta.get("model") or ""), provider=str(meta.get("provider") or ""))
         if isinstance(dims := meta.get("vectorDims"), int):
-            obs.add(m.VECTOR_DIMENSION.name, dims)
+            obs.add(metrics.VECTOR_DIMENSION.name, dims)
         if self.store.expected_dimension is not None:
-            obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
+            obs.add(metrics.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
         self._markdown(conn, lay, obs)
         return obs
 
@@ -106,15 +106,15 @@ class OpenclawMemoryCoreBackend(SqliteBackend):
             raise CollectionError("permission", f"{self.workspace}: {exc.strerror}") from None
         c = markdown.compare(disk, indexed)
         for state, n in c.states.items():
-            obs.add(m.MARKDOWN_FILES.name, n, state=state)
-        obs.add(m.MARKDOWN_BYTES.name, c.bytes)
-        for metric, ms in ((m.MARKDOWN_NEWEST, c.newest_ms),
-                           (m.MARKDOWN_WAITING_OLDEST, c.waiting_oldest_ms),
-                           (m.DAILY_MEMORY_NEWEST, c.daily_newest_ms)):
+            obs.add(metrics.MARKDOWN_FILES.name, n, state=state)
+        obs.add(metrics.MARKDOWN_BYTES.name, c.bytes)
+        for metric, ms in ((metrics.MARKDOWN_NEWEST, c.newest_ms),
+                           (metrics.MARKDOWN_WAITING_OLDEST, c.waiting_oldest_ms),
+                           (metrics.DAILY_MEMORY_NEWEST, c.daily_newest_ms)):
             if ms is not None:
                 obs.add(metric.name, ms / 1000.0)
         if c.curated_bytes is not None:
-            obs.add(m.CURATED_MEMORY_BYTES.name, c.curated_bytes)
+            obs.add(metrics.CURATED_MEMORY_BYTES.name, c.curated_bytes)
 
     def integrity_query(self, conn: sqlite3.Connection) -> Observation:
         """Vectors per model and per dimension, and chunks without one while the index has
@@ -132,11 +132,11 @@ class OpenclawMemoryCoreBackend(SqliteBackend):
             if not dim:
                 missing += n
                 continue
-            models[model or m.NO_NAMESPACE] = models.get(model or m.NO_NAMESPACE, 0) + n
+            models[model or metrics.NO_NAMESPACE] = models.get(model or metrics.NO_NAMESPACE, 0) + n
             dims[str(dim)] = dims.get(str(dim), 0) + n
         for model, n in sorted(models.items()):
-            obs.add(m.EMBEDDINGS.name, n, model=model)
+            obs.add(metrics.EMBEDDINGS.name, n, model=model)
         for dim, n in sorted(dims.items()):
-            obs.add(m.EMBEDDINGS_BY_DIMENSION.name, n, dimension=dim)
-        obs.add(m.WITHOUT_EMBEDDING.name, missing if vectors_on else 0)
+            obs.add(metrics.EMBEDDINGS_BY_DIMENSION.name, n, dimension=dim)
+        obs.add(metrics.WITHOUT_EMBEDDING.name, missing if vectors_on else 0)
         return obs

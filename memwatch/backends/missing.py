@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger("memwatch.exporters")
+log = logging.getLogger("memwatch.backends")
 
 
 class MissingTable:

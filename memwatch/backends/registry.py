@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from memwatch.exporters.base import Backend
-from memwatch.exporters.files import FilesChecker
+from memwatch.backends.base import Backend
+from memwatch.backends.files import FilesChecker
 from memwatch.spec import FilesCheck, OpenclawMemStore, StoreBase
 
 

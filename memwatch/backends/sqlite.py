@@ -19,10 +19,10 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from memwatch import metrics as m
+from memwatch import metrics
+from memwatch.backends.base import Backend, Observation, by_label, cap_namespaces
+from memwatch.backends.sqlbuild import SqlBuilder
 from memwatch.errors import CollectionError
-from memwatch.exporters.base import Backend, Observation, by_label, cap_namespaces
-from memwatch.exporters.sqlbuild import SqlBuilder
 from memwatch.spec import Mem0HistoryStore, OpenclawMemStore, SqlStore
 
 
@@ -237,19 +237,19 @@ class OpenclawMemBackend(SqliteBackend):
         obs = Observation(memories=active, namespaces=cap_namespaces(groups, active, cap),
                           newest_timestamp=_unix(newest))
         obs.namespace_counts = by_label(groups)
-        obs.add(m.ARCHIVED.name, archived)
+        obs.add(metrics.ARCHIVED.name, archived)
         if "episodic_events" in tables:
             for scope, n in conn.execute(
                     "SELECT coalesce(scope, ''), count(*) FROM episodic_events GROUP BY 1"):
-                obs.add(m.EPISODIC_EVENTS.name, n, scope=scope or m.NO_NAMESPACE)
+                obs.add(metrics.EPISODIC_EVENTS.name, n, scope=scope or metrics.NO_NAMESPACE)
         if "observation_embeddings" in tables:
             # the newest embedding's dimension: the highest rowid, one b-tree step
             dim = self.scalar(conn, "SELECT dim FROM observation_embeddings "
                                     "ORDER BY rowid DESC LIMIT 1")
             if dim is not None:
-                obs.add(m.VECTOR_DIMENSION.name, dim)
+                obs.add(metrics.VECTOR_DIMENSION.name, dim)
         if self.store.expected_dimension is not None:
-            obs.add(m.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
+            obs.add(metrics.VECTOR_DIMENSION_EXPECTED.name, self.store.expected_dimension)
         return obs
 
     def integrity_query(self, conn: sqlite3.Connection) -> Observation:
@@ -259,7 +259,7 @@ class OpenclawMemBackend(SqliteBackend):
         tables = self.tables(conn)
         if "observations" not in tables:
             raise CollectionError("schema", f"{self.path}: no observations table")
-        obs.add(m.DUPLICATES.name, self.scalar(
+        obs.add(metrics.DUPLICATES.name, self.scalar(
             conn, "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "
                   f"observations NOT INDEXED WHERE NOT ({_ARCHIVED}) GROUP BY tool_name, "
                   "summary, detail_json HAVING count(*) > 1)"))
@@ -267,11 +267,11 @@ class OpenclawMemBackend(SqliteBackend):
             return obs  # a store without embeddings: none can be missing or mixed
         for model, n in conn.execute("SELECT coalesce(model, ''), count(*) FROM "
                                      "observation_embeddings GROUP BY 1"):
-            obs.add(m.EMBEDDINGS.name, n, model=model or m.NO_NAMESPACE)
+            obs.add(metrics.EMBEDDINGS.name, n, model=model or metrics.NO_NAMESPACE)
         for dim, n in conn.execute("SELECT dim, count(*) FROM observation_embeddings "
                                    "GROUP BY 1"):
-            obs.add(m.EMBEDDINGS_BY_DIMENSION.name, n, dimension=str(dim))
-        obs.add(m.WITHOUT_EMBEDDING.name, self.scalar(
+            obs.add(metrics.EMBEDDINGS_BY_DIMENSION.name, n, dimension=str(dim))
+        obs.add(metrics.WITHOUT_EMBEDDING.name, self.scalar(
             conn, f"SELECT count(*) FROM observations o WHERE NOT ({_ARCHIVED}) AND "
                   "NOT EXISTS (SELECT 1 FROM observation_embeddings e "
                   "WHERE e.observation_id = o.id)"))
@@ -300,7 +300,7 @@ class Mem0HistoryBackend(SqliteBackend):
                                    "FROM history WHERE event IN ('ADD', 'UPDATE')")
         obs = Observation(memories=float(live), newest_timestamp=_unix(newest))
         for event, n in sorted(counts.items()):
-            obs.add(m.HISTORY_EVENTS.name, n, event=event)
+            obs.add(metrics.HISTORY_EVENTS.name, n, event=event)
         return obs
 
 

@@ -21,16 +21,15 @@ from typing import Any, NamedTuple, TypeVar
 import psycopg
 from psycopg import errors as pgerr
 
-from memwatch import metrics as m
-from memwatch import secrets
+from memwatch import metrics, secrets
+from memwatch.backends.base import Backend, Observation, cap_namespaces
+from memwatch.backends.recount import Anchor, Reading, RecountPolicy
+from memwatch.backends.sqlbuild import SqlBuilder
 from memwatch.dsn import dsn_problem
 from memwatch.errors import CollectionError, SecretError
-from memwatch.exporters.base import Backend, Observation, cap_namespaces
-from memwatch.exporters.recount import Anchor, Reading, RecountPolicy
-from memwatch.exporters.sqlbuild import SqlBuilder
 from memwatch.spec import PostgresSource, SqlStore
 
-log = logging.getLogger("memwatch.exporters.postgres")
+log = logging.getLogger("memwatch.backends.postgres")
 # A recount may take this share of the store's timeout; one that does not finish leaves the
 # estimate reported (and is tried again after RECOUNT_RETRY_SECONDS) rather than failing
 # every scrape of a table too big to count within the timeout.
@@ -316,7 +315,7 @@ class PostgresBackend(Backend):
 
     def report_recounts(self, obs: Observation, estimating: bool) -> None:
         if estimating:
-            obs.add(m.RECOUNTS.name, self.recounts)
+            obs.add(metrics.RECOUNTS.name, self.recounts)
 
 
 def _cancel(conn: psycopg.Connection[Any]) -> None:

@@ -31,13 +31,13 @@ from typing import Any
 
 import psycopg
 
-from memwatch.exporters.sqlbuild import PG_ISO_GUARD
+from memwatch.backends.sqlbuild import PG_ISO_GUARD
 
 # A full pass at least this often: a standby's statistics never move, so a delete replayed
 # there is only noticed here.
 FULL_PASS_SECONDS = 3600.0
 RETRY_SECONDS = 600.0  # after a full pass that did not finish within its share
-log = logging.getLogger("memwatch.exporters.pg_newest")
+log = logging.getLogger("memwatch.backends.pg_newest")
 XID_SPACE = 2**32
 # the snapshot's xmin (64-bit, epoch included) at the statement that reads it
 SNAPSHOT_XMIN = "txid_snapshot_xmin(txid_current_snapshot())"

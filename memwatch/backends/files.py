@@ -11,11 +11,11 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from memwatch import metrics as m
+from memwatch import metrics
+from memwatch.backends.base import Backend, Observation
+from memwatch.backends.timestamps import parse_time
 from memwatch.errors import CollectionError
-from memwatch.exporters.base import Backend, Observation
 from memwatch.spec import FilesCheck
 
 
@@ -24,22 +24,6 @@ class _Counted:
     inode: int
     size: int
     lines: int
-
-
-def parse_time(text: object) -> float | None:
-    """Unix seconds from an ISO-8601 string ('...000Z' or '+00:00') or a number."""
-    if isinstance(text, int | float):
-        return float(text) / 1000 if text > 1e11 else float(text)
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:  # naive times in memory stores are UTC by convention
-        from datetime import UTC
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 class FilesChecker:
@@ -87,10 +71,10 @@ class FilesChecker:
                     raise CollectionError("permission", f"{p}: {exc.strerror}") from None
                 if os.path.isfile(p):
                     stats.append((p, st))
-            obs.add(m.FILES.name, len(stats), check=check.name)
-            obs.add(m.FILES_SIZE.name, sum(st.st_size for _, st in stats), check=check.name)
+            obs.add(metrics.FILES.name, len(stats), check=check.name)
+            obs.add(metrics.FILES_SIZE.name, sum(st.st_size for _, st in stats), check=check.name)
             if stats:
-                obs.add(m.FILES_NEWEST.name, max(st.st_mtime for _, st in stats),
+                obs.add(metrics.FILES_NEWEST.name, max(st.st_mtime for _, st in stats),
                         check=check.name)
             if check.backlog_stage is None:
                 continue
