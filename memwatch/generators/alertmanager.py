@@ -18,9 +18,9 @@ from typing import Any
 
 from memwatch.catalogue import SEVERITIES
 from memwatch.generators.alertmanager_receivers import receivers
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
-from memwatch.spec import Spec
-from memwatch.spec_monitoring import CONSOLIDATOR, Route, RoutingSection
+from memwatch.spec.monitoring import CONSOLIDATOR, Route, RoutingSection
 
 PATH = "alertmanager/alertmanager.yml"
 
@@ -147,5 +147,5 @@ def config(routing: RoutingSection) -> dict[str, Any]:
             "receivers": receivers(routing)}
 
 
-def render(spec: Spec, ctx: Context) -> Files:
-    return {PATH: yaml_file(config(spec.routing), ctx)}
+def render(model: Model, ctx: Context) -> Files:
+    return {PATH: yaml_file(config(model.spec.routing), ctx)}

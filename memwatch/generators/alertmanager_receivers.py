@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from memwatch.generators.output import go_duration
-from memwatch.spec_monitoring import (
+from memwatch.spec.monitoring import (
     CONSOLIDATOR,
     EmailReceiver,
     IncidentioReceiver,

@@ -14,7 +14,7 @@ import click
 
 from memwatch import __version__
 from memwatch.cli import EXIT_SPEC, load_or_exit
-from memwatch.generators.alerts import GenerationError
+from memwatch.errors import MemwatchError
 from memwatch.generators.output import (
     Context,
     Format,
@@ -61,7 +61,7 @@ def _render(spec_path: Path, out: Path, fmt: Format) -> tuple[Spec, dict[str, st
         try:
             return spec, render_all(spec, Context(spec_name=spec_name(spec_path, out),
                                                   format=fmt))
-        except GenerationError as err:
+        except MemwatchError as err:  # GenerationError, OutputConflict
             _fail(f"{spec_path}: {err}")
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from memwatch import metrics as M
+from memwatch import metrics
 from memwatch.capabilities import Feature
 from memwatch.catalogue import ALERT_NAMES
 from memwatch.generators.dashboard_stores import (
     INGESTION_LAG,
     SIZE_GROWTH,
     UP_DOWN,
-    features,
     fill_line,
     q,
     re_literal,
@@ -21,11 +20,11 @@ from memwatch.generators.dashboard_stores import (
     runbooks,
 )
 from memwatch.generators.grafana import Annotation, Column, Link, Panel, Query, Row, Step, ValueText
+from memwatch.generators.model import Model
 from memwatch.generators.output import go_duration
 from memwatch.integrity import INTEGRITY_FEATURES
 from memwatch.spec import Spec
 
-DEFAULT_EXPORTER_JOB = "memwatch"  # ScrapeTarget's default job
 # Prometheus's own series of the alerts its rules hold: it exists only while one is active
 FIRING = 'ALERTS{alertstate="firing"}'
 RUNBOOK_LABEL = "runbook"  # the firing-alerts table's copy of alertname, shown as a link
@@ -88,15 +87,16 @@ def alerts_row(spec: Spec) -> Row:
             ". Set alerts.runbook_url to a web address for a link to each one's runbook.")),))
 
 
-def summary_row(spec: Spec) -> Row:
+def summary_row(model: Model) -> Row:
     """The selected stores side by side."""
-    have = set().union(*(features(s) for s in spec.stores))
+    spec = model.spec
+    have = set().union(*(s.served for s in model.stores))
     panels = [
-        Panel("stat", "Database status", (Query(f"{M.UP.name}{{{_ANY}}}", "{{store}}"),),
+        Panel("stat", "Database status", (Query(f"{metrics.UP.name}{{{_ANY}}}", "{{store}}"),),
               mappings=UP_DOWN, steps=(Step("red"), Step("green", 1)), width=6,
               description="Every selected store: UP when its last collection succeeded."),
         Panel("timeseries", "Memories by store",
-              (Query(f"{M.STORE_MEMORIES.name}{{{_ANY}}}", "{{store}}"),), min=0, width=6,
+              (Query(f"{metrics.STORE_MEMORIES.name}{{{_ANY}}}", "{{store}}"),), min=0, width=6,
               description="Memory records per store."),
     ]
     if Feature.FRESHNESS in have:
@@ -114,13 +114,10 @@ def summary_row(spec: Spec) -> Row:
     return Row("Stores", tuple(fill_line(panels)))
 
 
-def _exporter_jobs(spec: Spec) -> tuple[str, ...]:
-    return tuple(sorted({e.job for e in spec.prometheus.exporters})) or (DEFAULT_EXPORTER_JOB,)
-
-
-def exporter_row(spec: Spec) -> Row:
-    jobs = "|".join(re_literal(j) for j in _exporter_jobs(spec))
-    errors = (f"sum by (store, reason) (rate({M.ERRORS.series_name}{{{_ANY}}}"
+def exporter_row(model: Model) -> Row:
+    spec = model.spec
+    jobs = "|".join(re_literal(e.job) for e in sorted(model.exporter_jobs, key=lambda e: e.job))
+    errors = (f"sum by (store, reason) (rate({metrics.ERRORS.series_name}{{{_ANY}}}"
               f"[$__rate_interval]))")
     panels = [
         Panel("stat", "Exporter targets", (Query(f"up{{job=~{q(jobs)}}}",
@@ -133,13 +130,13 @@ def exporter_row(spec: Spec) -> Row:
               description="Failed collections per second by reason (timeout, connect, "
                           "query...)."),
         Panel("timeseries", "Collection duration",
-              (Query(f"{M.DURATION.name}{{{_ANY}}}", "{{store}}"),), unit="s",
+              (Query(f"{metrics.DURATION.name}{{{_ANY}}}", "{{store}}"),), unit="s",
               min=0, width=9, description="How long the last collection took, per store."),
     ]
-    if any(features(s) & INTEGRITY_FEATURES for s in spec.stores):
+    if any(s.served & INTEGRITY_FEATURES for s in model.stores):
         panels.append(Panel(
             "timeseries", "Integrity pass age",
-            (Query(f"time() - {M.INTEGRITY_LAST_SUCCESS.name}{{{_ANY}}}", "{{store}}"),),
+            (Query(f"time() - {metrics.INTEGRITY_LAST_SUCCESS.name}{{{_ANY}}}", "{{store}}"),),
             unit="s", min=0, width=6,
             description="Since each store's last successful integrity pass: embeddings, "
                         "duplicates, models and dimensions are as old as this."))

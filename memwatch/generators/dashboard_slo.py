@@ -15,9 +15,10 @@ from memwatch.generators.alerts.slo import ALERTS, BUDGET_REMAINING, number, rat
 from memwatch.generators.dashboard_rows import alerts_annotation, links
 from memwatch.generators.dashboard_stores import runbooks
 from memwatch.generators.grafana import Dashboard, Panel, Query, Row, Step, dashboard_json
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, go_duration, json_file
 from memwatch.spec import Spec
-from memwatch.spec_slo import CLAUSES, Freshness, Sli, StoreSlo, Target
+from memwatch.spec.slo import CLAUSES, Freshness, Sli, StoreSlo, Target
 
 BURN_WINDOWS = (3600, 6 * 3600, 86400)
 _BUDGET_STEPS = (Step("red"), Step("orange", 0), Step("green", 0.25))
@@ -86,8 +87,8 @@ def slo_dashboard(spec: Spec, ctx: Context) -> Dashboard | None:
         annotations=(alerts_annotation(spec, f'alertname=~"{alerts}"', ("store", "tier")),))
 
 
-def render(spec: Spec, ctx: Context) -> Files:
-    board = slo_dashboard(spec, ctx)
+def render(model: Model, ctx: Context) -> Files:
+    board = slo_dashboard(model.spec, ctx)
     return {} if board is None else {f"dashboards/{board.uid}.json":
                                      json_file(dashboard_json(board))}
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from memwatch import metrics as M
+from memwatch import metrics
 from memwatch.capabilities import Feature
 from memwatch.catalogue import BY_NAME
 from memwatch.generators.alerts.rule import resolve
@@ -31,8 +31,8 @@ from memwatch.generators.grafana import (
     ValueText,
     value_field,
 )
+from memwatch.generators.model import Model, WatchedStore
 from memwatch.generators.output import go_duration
-from memwatch.integrity import INTEGRITY_FEATURES
 from memwatch.spec import Spec, Store
 
 UP_DOWN = (ValueText("1", "UP", "green"), ValueText("0", "DOWN", "red"))
@@ -76,12 +76,6 @@ def runbooks(spec: Spec, *alerts: str) -> tuple[Link, ...]:
                       icon="doc") for a in alerts) if base else ()
 
 
-def features(store: Store) -> frozenset[Feature]:
-    """The features whose series the store's exporter serves."""
-    f = store.capabilities().features
-    return f - INTEGRITY_FEATURES if store.integrity_interval == 0 else f
-
-
 @dataclass(frozen=True)
 class _Ctx:
     spec: Spec
@@ -118,14 +112,14 @@ class _Ctx:
 
 def _count_line(c: _Ctx) -> list[Panel]:
     s = c.sel
-    out = [Panel("stat", "Database", (Query(f"{M.UP.name}{s}"),), mappings=UP_DOWN,
+    out = [Panel("stat", "Database", (Query(f"{metrics.UP.name}{s}"),), mappings=UP_DOWN,
                  steps=(Step("red"), Step("green", 1)), width=4,
                  links=c.links("MemoryDatabaseDown"),
                  description="UP when the last collection from the store succeeded.")]
     if c.has(Feature.COUNT):
         baseline = c.baseline
         out.append(Panel(
-            "timeseries", "Memories", (Query(f"{M.STORE_MEMORIES.name}{s}", "memories"),),
+            "timeseries", "Memories", (Query(f"{metrics.STORE_MEMORIES.name}{s}", "memories"),),
             steps=(Step("green"), Step("red", 0),
                    *((Step("yellow", baseline),) if baseline else ())),
             threshold_lines=True, min=0, width=10,
@@ -147,7 +141,7 @@ def _count_line(c: _Ctx) -> list[Panel]:
 
 
 def _drop_ratio(c: _Ctx) -> Panel:
-    count = f"{M.STORE_MEMORIES.name}{c.sel}"
+    count = f"{metrics.STORE_MEMORIES.name}{c.sel}"
 
     def window(w: float) -> Query:
         peak = f"max_over_time({count}[{go_duration(w)}])"
@@ -157,7 +151,7 @@ def _drop_ratio(c: _Ctx) -> Panel:
     threshold = c.limit("MemoryCountDropped")
     return Panel(
         "stat", "Drop ratio",
-        (Query(f"{M.DROP_RATIO.name}{c.sel}", "since last collection"),
+        (Query(f"{metrics.DROP_RATIO.name}{c.sel}", "since last collection"),
          *(window(w) for w in c.spec.recording.drop_windows)),
         unit="percentunit", min=0, max=1, width=5,
         steps=(Step("green"), Step("orange", threshold / 2), Step("red", threshold)),
@@ -197,7 +191,7 @@ def _content_line(c: _Ctx) -> list[Panel]:
     if c.has(Feature.NAMESPACES):
         out.append(_namespaces(c))
     if c.has(Feature.SIZE):
-        out.append(Panel("timeseries", "Store size", (Query(f"{M.SIZE.name}{s}", "size"),),
+        out.append(Panel("timeseries", "Store size", (Query(f"{metrics.SIZE.name}{s}", "size"),),
                          unit="bytes", min=0, width=5,
                          links=c.links("MemoryStoreGrowingAbnormally"),
                          description="Bytes the store occupies on disk."))
@@ -219,11 +213,11 @@ def _content_line(c: _Ctx) -> list[Panel]:
 
 def _dimension(c: _Ctx) -> Panel:
     expected = c.expected_dimension
-    queries: tuple[Query, ...] = (Query(f"{M.VECTOR_DIMENSION.name}{c.sel}", "stored"),)
+    queries: tuple[Query, ...] = (Query(f"{metrics.VECTOR_DIMENSION.name}{c.sel}", "stored"),)
     steps: tuple[Step, ...] = (Step("blue"),)
     about = "Dimension of the stored vectors."
     if expected:
-        queries += (Query(f"{M.VECTOR_DIMENSION_EXPECTED.name}{c.sel}", "expected"),)
+        queries += (Query(f"{metrics.VECTOR_DIMENSION_EXPECTED.name}{c.sel}", "expected"),)
         about = ("The stored vectors' dimension against the one the spec expects "
                  "(VectorDimensionMismatch fires when they differ)")
         if not c.shared:
@@ -240,13 +234,13 @@ def _vectors_line(c: _Ctx) -> list[Panel]:
         out.append(_dimension(c))
     if c.has(Feature.DIMENSIONS):
         out.append(Panel("timeseries", "Embeddings by dimension",
-                         (Query(f"{M.EMBEDDINGS_BY_DIMENSION.name}{s}", "{{dimension}}"),),
+                         (Query(f"{metrics.EMBEDDINGS_BY_DIMENSION.name}{s}", "{{dimension}}"),),
                          min=0, width=6, links=c.links("EmbeddingDimensionMixed"),
                          description="Stored vectors per dimension: two lines mean two "
                                      "models' vectors are mixed."))
     if c.has(Feature.MODELS):
         out.append(Panel("timeseries", "Embeddings by model",
-                         (Query(f"{M.EMBEDDINGS.name}{s}", "{{model}}"),), min=0, width=6,
+                         (Query(f"{metrics.EMBEDDINGS.name}{s}", "{{model}}"),), min=0, width=6,
                          links=c.links("EmbeddingModelMixed"),
                          description="Stored vectors per embedding model."))
     if c.has(Feature.WITHOUT_EMBEDDING):
@@ -271,39 +265,39 @@ def _vectors_line(c: _Ctx) -> list[Panel]:
 def _records_line(c: _Ctx) -> list[Panel]:
     s, out = c.sel, []
     if c.has(Feature.TABLE):
-        out.append(Panel("stat", "Memory table", (Query(f"{M.TABLE_EXISTS.name}{s}"),),
+        out.append(Panel("stat", "Memory table", (Query(f"{metrics.TABLE_EXISTS.name}{s}"),),
                          mappings=(ValueText("1", "EXISTS", "green"),
                                    ValueText("0", "MISSING", "red")),
                          steps=(Step("red"), Step("green", 1)), width=4,
                          description="mem0 creates its table lazily; reset() drops it."))
     if c.has(Feature.IDENTITY):
         out.append(Panel("stat", "Table recreations", (Query(
-            f"round(increase({M.RECREATIONS.series_name}{s}[$__range]))"),),
+            f"round(increase({metrics.RECREATIONS.series_name}{s}[$__range]))"),),
             steps=(Step("green"), Step("red", 1)), width=4,
             links=c.links("MemoryTableRecreated"),
             description="Times the memory table was dropped and recreated (its OID changed, "
                         "as reset() does) within the dashboard's time range."))
     if c.has(Feature.HISTORY):
         out.append(Panel("timeseries", "History events",
-                         (Query(f"{M.HISTORY_EVENTS.name}{s}", "{{event}}"),), min=0,
+                         (Query(f"{metrics.HISTORY_EVENTS.name}{s}", "{{event}}"),), min=0,
                          width=8, links=c.links("MemoryLossUnexplained"),
                          description="Recorded ADD, UPDATE and DELETE events: a drop with no "
                                      "DELETEs is unexplained."))
     if c.has(Feature.MARKDOWN):
         out.append(Panel("timeseries", "Markdown files against the index",
-                         (Query(f"{M.MARKDOWN_FILES.name}{s}", "{{state}}"),), min=0,
+                         (Query(f"{metrics.MARKDOWN_FILES.name}{s}", "{{state}}"),), min=0,
                          width=8, links=c.links("MemoryFilesUnindexed", "MemoryMarkdownLost"),
                          description="Memory Markdown files: indexed, changed since indexed, "
                                      "unindexed, missing from disk."))
     if c.has(Feature.CHUNKS):
         out.append(Panel("timeseries", "Search-index chunks",
-                         (Query(f"{M.CHUNKS.name}{s}", "{{status}}"),), min=0, width=8,
+                         (Query(f"{metrics.CHUNKS.name}{s}", "{{status}}"),), min=0, width=8,
                          links=c.links("MemoryIndexEmpty"),
                          description="Chunks of the search index by status: no active "
                                      "chunks while memories exist means it was emptied."))
     if c.store.files:
         out.append(Panel("timeseries", "Newest file age", (Query(
-            f"time() - {M.FILES_NEWEST.name}{s}", "{{check}}"),), unit="s", min=0, width=8,
+            f"time() - {metrics.FILES_NEWEST.name}{s}", "{{check}}"),), unit="s", min=0, width=8,
             links=c.links("MemoryBackupStale"),
             description="Since the newest file of each file check (a backup, a spool) was "
                         "written; MemoryBackupStale fires past a check's max_age."))
@@ -321,11 +315,11 @@ def fill_line(panels: list[Panel], height: int = 7) -> list[Panel]:
     return out
 
 
-def store_panels(spec: Spec, store: Store, variable: str, shared: bool = False
+def store_panels(spec: Spec, store: WatchedStore, variable: str, shared: bool = False
                  ) -> tuple[Panel, ...]:
     """A store's panels, its name in `$variable`, in lines that fill the grid; `shared`:
     thresholds from the alerts section, not the store's own settings."""
-    c = _Ctx(spec, store, features(store), f'{{{STORE_VARIABLE}="${variable}"}}', shared)
+    c = _Ctx(spec, store.store, store.served, f'{{{STORE_VARIABLE}="${variable}"}}', shared)
     lines: list[tuple[list[Panel], int]] = []
     for line, height in ((_count_line(c), 7), (_content_line(c), 9), (_vectors_line(c), 7),
                          (_records_line(c), 7)):
@@ -347,9 +341,10 @@ class StoreGroup:
     panels: tuple[Panel, ...]
 
 
-def _shape(store: Store) -> tuple[Any, ...]:
+def _shape(watched: WatchedStore) -> tuple[Any, ...]:
     """What decides a store's panels and their queries (store_panels reads no more)."""
-    return (store.preset, features(store),
+    store = watched.store
+    return (store.preset, watched.served,
             bool(getattr(store, "expected_dimension", None)), bool(store.files))
 
 
@@ -359,21 +354,21 @@ def _settings(store: Store) -> tuple[Any, ...]:
             tuple(sorted(store.alerts.items())))
 
 
-def store_groups(spec: Spec) -> list[StoreGroup]:
+def store_groups(model: Model) -> list[StoreGroup]:
     """The stores grouped by preset and the panels they get (their titles and queries), in
     the spec's order. A group's thresholds are its stores' when they agree, else the
     alerts section's: the number of rows stays that of the kinds of stores."""
-    keyed: dict[tuple[Any, ...], list[Store]] = {}
-    for store in spec.stores:
+    keyed: dict[tuple[Any, ...], list[WatchedStore]] = {}
+    for store in model.stores:
         keyed.setdefault(_shape(store), []).append(store)
     out: list[StoreGroup] = []
     for (preset, *_), stores in keyed.items():
         base = preset.replace("-", "_")
         n = sum(1 for g in out if g.preset == preset)
         var = base if n == 0 else f"{base}_{n + 1}"
-        shared = len({_settings(s) for s in stores}) > 1
+        shared = len({_settings(s.store) for s in stores}) > 1
         out.append(StoreGroup(var, preset, tuple(s.name for s in stores),
-                              store_panels(spec, stores[0], var, shared)))
+                              store_panels(model.spec, stores[0], var, shared)))
     return out
 
 
@@ -384,19 +379,19 @@ def group_variable(group: StoreGroup, every_store: bool) -> QueryVariable:
         f', {STORE_VARIABLE}=~{q("|".join(re_literal(s) for s in group.stores))}')
     return QueryVariable(
         group.variable, f"{group.preset} stores",
-        f'label_values({M.UP.name}{{{STORE_VARIABLE}=~"${STORE_VARIABLE}"{only}}}, '
+        f'label_values({metrics.UP.name}{{{STORE_VARIABLE}=~"${STORE_VARIABLE}"{only}}}, '
         f'{STORE_VARIABLE})', hidden=True)
 
 
-def store_rows(spec: Spec) -> tuple[list[Row], list[QueryVariable]]:
-    groups = store_groups(spec)
+def store_rows(model: Model) -> tuple[list[Row], list[QueryVariable]]:
+    groups = store_groups(model)
     rows = [Row(f"${g.variable} ({g.preset})", g.panels, repeat=g.variable) for g in groups]
     return rows, [group_variable(g, len(groups) == 1) for g in groups]
 
 
-def sample_variables(spec: Spec) -> dict[str, str]:
+def sample_variables(model: Model) -> dict[str, str]:
     """A value for every store variable of the overview: the first store of each group
     (what Grafana fills in for that store's row)."""
-    out = {STORE_VARIABLE: spec.stores[0].name}
-    out.update({g.variable: g.stores[0] for g in store_groups(spec)})
+    out = {STORE_VARIABLE: model.stores[0].name}
+    out.update({g.variable: g.stores[0] for g in store_groups(model)})
     return out

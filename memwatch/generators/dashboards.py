@@ -43,9 +43,10 @@ from memwatch.generators.grafana import (
     dashboard_json,
     targets,
 )
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, go_duration, json_file, yaml_file
 from memwatch.spec import Spec
-from memwatch.spec_monitoring import RamTier
+from memwatch.spec.monitoring import RamTier
 
 # Where the compose stack (and any Grafana) mounts the rendered dashboards/ folder.
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards/memwatch"
@@ -64,9 +65,10 @@ def _num(x: float) -> str:
     return str(int(x)) if x == int(x) else repr(x)
 
 
-def overview(spec: Spec, ctx: Context) -> Dashboard:
+def overview(model: Model, ctx: Context) -> Dashboard:
+    spec = model.spec
     d = spec.dashboards
-    rows, group_vars = store_rows(spec)
+    rows, group_vars = store_rows(model)
     pg = postgres_row(spec)
     return Dashboard(
         uid=f"{d.uid_prefix}-overview", title=f"{d.title_prefix} overview",
@@ -75,8 +77,8 @@ def overview(spec: Spec, ctx: Context) -> Dashboard:
         variables=(QueryVariable(STORE_VARIABLE, "Store",
                                  f"label_values(memwatch_up, {STORE_VARIABLE})"),
                    *group_vars),
-        rows=(alerts_row(spec), summary_row(spec), *rows, *((pg,) if pg else ()),
-              exporter_row(spec)),
+        rows=(alerts_row(spec), summary_row(model), *rows, *((pg,) if pg else ()),
+              exporter_row(model)),
         links=links(spec), annotations=(alerts_annotation(spec, 'store=~"$store"', ("store",)),))
 
 
@@ -140,8 +142,8 @@ def ram(spec: Spec, ctx: Context) -> Dashboard | None:
                                        ("instance", "process")),))
 
 
-def dashboards(spec: Spec, ctx: Context) -> list[Dashboard]:
-    return [d for d in (overview(spec, ctx), ram(spec, ctx)) if d is not None]
+def dashboards(model: Model, ctx: Context) -> list[Dashboard]:
+    return [d for d in (overview(model, ctx), ram(model.spec, ctx)) if d is not None]
 
 
 def _provisioning(spec: Spec, ctx: Context) -> Files:
@@ -166,10 +168,10 @@ def _provisioning(spec: Spec, ctx: Context) -> Files:
     }
 
 
-def render(spec: Spec, ctx: Context) -> Files:
+def render(model: Model, ctx: Context) -> Files:
     files: Files = {f"dashboards/{d.uid}.json": json_file(dashboard_json(d))
-                    for d in dashboards(spec, ctx)}
-    files.update(_provisioning(spec, ctx))
+                    for d in dashboards(model, ctx)}
+    files.update(_provisioning(model.spec, ctx))
     return files
 
 

@@ -28,15 +28,16 @@ and every object below is built from them, byte for byte):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import PurePosixPath
 from typing import Any
 
 from memwatch.generators import alertmanager, kubernetes_apps, kubernetes_readme, yamlemit
 from memwatch.generators.kubernetes_secrets import check_inline, dns_name
-from memwatch.generators.output import Context, Files, go_duration, yaml_file
+from memwatch.generators.model import Model
+from memwatch.generators.output import Context, Files, OutputConflict, go_duration, yaml_file
 from memwatch.generators.prometheus import exporter_scrape_timeout, probe_job
-from memwatch.spec import Spec
 
 DIR = "kubernetes"
 NAME = "memwatch"
@@ -66,19 +67,20 @@ def _job_label(job: str) -> dict[str, Any]:
     return {"action": "replace", "targetLabel": "job", "replacement": job}
 
 
-def service_monitors(spec: Spec) -> list[dict[str, Any]]:
+def service_monitors(model: Model) -> list[dict[str, Any]]:
     """One per exporter job that scrapes /metrics (a probe job gets a ScrapeConfig)."""
-    workloads = kubernetes_apps.exporter_workloads(spec)
-    probes = {e.job for e in spec.prometheus.exporters if e.probe}
+    spec = model.spec
+    workloads = kubernetes_apps.exporter_workloads(model)
     endpoint: dict[str, Any] = {"port": "metrics", "path": "/metrics",
                                 "interval": go_duration(spec.prometheus.scrape_interval)}
     timeout = exporter_scrape_timeout(spec) or spec.prometheus.scrape_timeout
     if timeout:
         endpoint["scrapeTimeout"] = go_duration(timeout)
     out = []
-    for job, _, _ in workloads:
-        if job in probes:
+    for exporter, _ in workloads:
+        if exporter.probe:
             continue
+        job = exporter.job
         select = kubernetes_apps.labels("exporter", job if len(workloads) > 1 else None)
         out.append({
             "apiVersion": OPERATOR_API, "kind": "ServiceMonitor",
@@ -92,16 +94,17 @@ def service_monitors(spec: Spec) -> list[dict[str, Any]]:
 _CAMEL = {"source_labels": "sourceLabels", "target_label": "targetLabel"}
 
 
-def scrape_configs(spec: Spec) -> list[dict[str, Any]]:
+def scrape_configs(model: Model) -> list[dict[str, Any]]:
     """A ScrapeConfig per probe job: prometheus.probe_job's job, the exporter Service as the
     address, the `job` label set as the ServiceMonitors set it."""
+    spec = model.spec
     out = []
-    for job, name, _ in kubernetes_apps.exporter_workloads(spec):
-        target = next((e for e in spec.prometheus.exporters if e.job == job and e.probe), None)
-        if target is None:
+    for exporter, name in kubernetes_apps.exporter_workloads(model):
+        if not exporter.probe:
             continue
+        job = exporter.job
         address = kubernetes_apps.exporter_address(spec, name)
-        plain = probe_job(spec, target.model_copy(update={"targets": (address,)}))
+        plain = probe_job(spec, dataclasses.replace(exporter, targets=(address,)))
         body: dict[str, Any] = {
             "metricsPath": plain["metrics_path"],
             "scrapeInterval": go_duration(spec.prometheus.scrape_interval)}
@@ -134,8 +137,9 @@ def _namespaced(obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
     return {**obj, "metadata": dict([name, ("namespace", namespace), *rest])}
 
 
-def objects(spec: Spec, files: Files, ctx: Context) -> dict[str, dict[str, Any]]:
+def objects(model: Model, files: Files, ctx: Context) -> dict[str, dict[str, Any]]:
     """File name under kubernetes/ -> object."""
+    spec = model.spec
     out: dict[str, dict[str, Any]] = {}
     for rel in sorted(files):
         p = PurePosixPath(rel)
@@ -143,36 +147,37 @@ def objects(spec: Spec, files: Files, ctx: Context) -> dict[str, dict[str, Any]]
             out[f"prometheusrule-{p.stem}.yaml"] = prometheus_rule(p.stem, files[rel])
         elif p.parent.as_posix() == "dashboards" and p.suffix == ".json":
             out[f"configmap-dashboard-{p.stem}.yaml"] = dashboard_config_map(p.stem, files[rel])
-    for sm in service_monitors(spec):
+    for sm in service_monitors(model):
         out[f"servicemonitor-{sm['metadata']['name']}.yaml"] = sm
-    for sc in scrape_configs(spec):
+    for sc in scrape_configs(model):
         out[f"scrapeconfig-{sc['metadata']['name']}.yaml"] = sc
     if alertmanager.PATH in files:
         out["secret-alertmanager.yaml"] = alertmanager_secret(files[alertmanager.PATH])
-    out.update(apps(spec, ctx))
+    out.update(apps(model, ctx))
     names = [(o["kind"], o["metadata"]["name"]) for o in out.values()]
     if len(set(names)) != len(names):
-        raise ValueError(f"two Kubernetes objects share a kind and name: {sorted(names)}")
+        raise OutputConflict(f"two Kubernetes objects share a kind and name: {sorted(names)}")
     return {k: _namespaced(v, spec.kubernetes.namespace) for k, v in out.items()}
 
 
-def apps(spec: Spec, ctx: Context) -> dict[str, dict[str, Any]]:
+def apps(model: Model, ctx: Context) -> dict[str, dict[str, Any]]:
     """memwatch's own workloads and the spec they read."""
+    spec = model.spec
     check_inline(spec)
     text = kubernetes_apps.spec_text(spec, ctx)
     return {"configmap-spec.yaml": kubernetes_apps.spec_config_map(text),
-            **kubernetes_apps.exporter_objects(spec, text),
+            **kubernetes_apps.exporter_objects(model, text),
             **kubernetes_apps.consolidator_objects(spec, text)}
 
 
-def wrap(spec: Spec, ctx: Context, files: Files) -> Files:
-    objs = objects(spec, files, ctx)
+def wrap(model: Model, ctx: Context, files: Files) -> Files:
+    objs = objects(model, files, ctx)
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                      "resources": sorted(objs)}
     wrapped = {f"{DIR}/{name}": yaml_file(obj, ctx) for name, obj in objs.items()}
     wrapped[f"{DIR}/kustomization.yaml"] = yaml_file(kustomization, ctx)
-    wrapped[f"{DIR}/{kubernetes_readme.NAME}"] = kubernetes_readme.render(spec, ctx)
+    wrapped[f"{DIR}/{kubernetes_readme.NAME}"] = kubernetes_readme.render(model, ctx)
     clash = set(wrapped) & set(files)
     if clash:
-        raise ValueError(f"two renderers produced {sorted(clash)}")
+        raise OutputConflict(f"two renderers produced {sorted(clash)}")
     return dict(sorted({**files, **wrapped}.items()))

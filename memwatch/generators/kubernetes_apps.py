@@ -31,11 +31,11 @@ from memwatch.generators.kubernetes_secrets import (
     env_entries,
     store_refs,
 )
+from memwatch.generators.model import ExporterJob, Model
 from memwatch.generators.output import Context
-from memwatch.generators.prometheus import exporter_jobs
 from memwatch.spec import Spec
-from memwatch.spec_monitoring import KubernetesResources
-from memwatch.spec_types import parse_listen
+from memwatch.spec.monitoring import KubernetesResources
+from memwatch.spec.types import parse_listen
 
 NAME = "memwatch"
 SPEC_CONFIG_MAP = "memwatch-spec"
@@ -201,12 +201,10 @@ def spec_sha(text: str) -> str:
 
 # --- the exporter ------------------------------------------------------------------------
 
-def exporter_workloads(spec: Spec) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(job, Deployment name, the stores it serves: () for all) per exporter job."""
-    jobs = [job for job, _ in exporter_jobs(spec)]
-    probes = {e.job: e.stores for e in spec.prometheus.exporters if e.probe}
-    return [(job, dns_name(NAME, "exporter", *([job] if len(jobs) > 1 else [])),
-             probes.get(job, ())) for job in jobs]
+def exporter_workloads(model: Model) -> list[tuple[ExporterJob, str]]:
+    """(job, its Deployment's name) per exporter job."""
+    jobs = model.exporter_jobs
+    return [(e, dns_name(NAME, "exporter", *([e.job] if len(jobs) > 1 else []))) for e in jobs]
 
 
 def exporter_address(spec: Spec, name: str) -> str:
@@ -230,12 +228,14 @@ TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 
 
-def exporter_objects(spec: Spec, text: str) -> dict[str, Obj]:
+def exporter_objects(model: Model, text: str) -> dict[str, Obj]:
     """File name -> object: each exporter job's Deployment and Service."""
+    spec = model.spec
     port = ("metrics", listen_port(spec.exporter.listen, 9187))
-    workloads = exporter_workloads(spec)
+    workloads = exporter_workloads(model)
     out: dict[str, Obj] = {}
-    for job, name, stores in workloads:
+    for exporter, name in workloads:
+        job, stores = exporter.job, exporter.stores  # stores: () for all
         served = stores or tuple(s.name for s in spec.stores)
         refs = store_refs(spec, served)
         taken = {"/tmp": "the pod's /tmp"}

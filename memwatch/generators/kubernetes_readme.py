@@ -22,6 +22,7 @@ from memwatch.generators.kubernetes_secrets import (
     dns_name,
     store_refs,
 )
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context
 from memwatch.spec import Spec
 
@@ -30,17 +31,19 @@ AM_SECRETS = PurePosixPath("/etc/alertmanager/secrets")  # the operator's spec.s
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
 
-def pod_refs(spec: Spec) -> list[tuple[str, SecretRef]]:
+def pod_refs(model: Model) -> list[tuple[str, SecretRef]]:
     """(Deployment, reference) for every secret a rendered pod reads."""
-    out = [(name, r) for _, name, stores in apps.exporter_workloads(spec)
-           for r in store_refs(spec, stores or [s.name for s in spec.stores])]
+    spec = model.spec
+    out = [(name, r) for exporter, name in apps.exporter_workloads(model)
+           for r in store_refs(spec, exporter.stores or [s.name for s in spec.stores])]
     if spec.routing.consolidator_url is not None:
         out += [(dns_name(apps.NAME, "consolidator"), r) for r in consolidator_refs(spec)]
     return out
 
 
-def _secrets(spec: Spec) -> list[str]:
-    refs = pod_refs(spec)
+def _secrets(model: Model) -> list[str]:
+    spec = model.spec
+    refs = pod_refs(model)
     if not refs:
         return ["No pod reads a Secret: the spec names no `*_file` and no `env:` secret.", ""]
     lines = ["| Secret | key | read by | as | spec |", "|---|---|---|---|---|"]
@@ -124,7 +127,8 @@ def _data(spec: Spec) -> list[str]:
                         "`mount_path` (`~` names no directory in the pod).", ""]
 
 
-def _addresses(spec: Spec) -> list[str]:
+def _addresses(model: Model) -> list[str]:
+    spec = model.spec
     notes = []
     ns = spec.kubernetes.namespace
     svc = dns_name(apps.NAME, "consolidator") + (f".{ns}.svc" if ns else "")
@@ -137,17 +141,18 @@ def _addresses(spec: Spec) -> list[str]:
     if url is not None and prom is not None and urlsplit(prom).hostname in _LOCAL_HOSTS:
         notes.append(f"- `consolidator.prometheus_url` is `{prom}`, the consolidator's own "
                      f"pod: name your Prometheus Service.")
-    if any(e.probe for e in spec.prometheus.exporters) and ns is None:
+    if any(e.probe for e in model.exporter_jobs) and ns is None:
         notes.append("- The ScrapeConfig names the exporter Service without a namespace: "
                      "set `kubernetes.namespace` unless Prometheus runs in the same one.")
     return ["## Addresses to change", "", *notes, ""] if notes else []
 
 
-def render(spec: Spec, ctx: Context) -> str:
+def render(model: Model, ctx: Context) -> str:
+    spec = model.spec
     lines = [f"<!-- {ctx.header} -->", "", "# memwatch on Kubernetes", "",
              "`kubectl apply --server-side -k .` applies every object of "
              "`kustomization.yaml`.", "", "## Secrets to create", "",
              "The pods read these Secrets; gen-monitoring names them and their keys, never "
              "their values. Create them first.", ""]
-    lines += _secrets(spec) + _alertmanager(spec) + _data(spec) + _addresses(spec)
+    lines += _secrets(model) + _alertmanager(spec) + _data(spec) + _addresses(model)
     return "\n".join(lines).rstrip("\n") + "\n"

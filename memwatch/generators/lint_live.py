@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from memwatch.errors import MemwatchError
 from memwatch.generators.lint import Report
 
 TIMEOUT_SECONDS = 10.0
@@ -48,7 +49,7 @@ _KEYWORDS = frozenset({"and", "or", "unless", "offset", "bool", "atan2", "inf", 
                        "start", "end", "Inf", "NaN"})
 
 
-class LintError(Exception):
+class LintError(MemwatchError):
     """The server cannot be asked (unreachable, not Prometheus): the lint cannot run."""
 
 

@@ -14,10 +14,11 @@ from memwatch.generators import (
     ruletests,
     runbooks,
 )
-from memwatch.generators.output import MANIFEST, Context, Files, manifest_file
+from memwatch.generators.model import Model
+from memwatch.generators.output import MANIFEST, Context, Files, OutputConflict, manifest_file
 from memwatch.spec import Spec
 
-Renderer = Callable[[Spec, Context], Files]
+Renderer = Callable[[Model, Context], Files]
 
 # Plain files for Prometheus, Alertmanager, Grafana; `kubernetes` wraps the same content.
 FILE_RENDERERS: tuple[Renderer, ...] = (
@@ -33,14 +34,15 @@ FILE_RENDERERS: tuple[Renderer, ...] = (
 
 def render_all(spec: Spec, ctx: Context) -> Files:
     """Every file of the output directory, the manifest listing them included."""
+    model = Model.of(spec)
     files: Files = {}
     for renderer in FILE_RENDERERS:
-        for rel, text in renderer(spec, ctx).items():
+        for rel, text in renderer(model, ctx).items():
             if rel in files:
-                raise ValueError(f"two renderers produced {rel}")
+                raise OutputConflict(f"two renderers produced {rel}")
             files[rel] = text
     if ctx.format == "kubernetes":
-        files = kubernetes.wrap(spec, ctx, files)
+        files = kubernetes.wrap(model, ctx, files)
     files[MANIFEST] = manifest_file(files, ctx)
     return dict(sorted(files.items()))
 

@@ -9,30 +9,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from memwatch.generators.model import ExporterJob, Model
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
-from memwatch.spec_monitoring import ScrapeTarget
 
 PATH = "prometheus/prometheus.yml"
 # relative to the output directory
 RULE_FILES = ("rules/recording.yml", "rules/alerts.yml", "rules/anomaly.yml")
 DEFAULT_SCRAPE_TIMEOUT = 10.0  # Prometheus's own default
-_ANY_HOST = ("", "0.0.0.0", "::", "[::]")
-
-
-def exporter_target(listen: str) -> str:
-    """Where Prometheus reaches an exporter listening on `listen` (a wildcard host ->
-    localhost)."""
-    host, _, port = listen.rpartition(":")
-    return f"{'localhost' if host in _ANY_HOST else host}:{port}"
-
-
-def exporter_jobs(spec: Spec) -> list[tuple[str, list[str]]]:
-    """(job, targets) of the memwatch exporters; default: job `memwatch` at exporter.listen."""
-    default = [exporter_target(spec.exporter.listen)]
-    if not spec.prometheus.exporters:
-        return [("memwatch", default)]
-    return [(e.job, list(e.targets) or default) for e in spec.prometheus.exporters]
 
 
 def exporter_scrape_timeout(spec: Spec) -> float | None:
@@ -50,7 +34,7 @@ def _static(job: str, targets: list[str], **extra: Any) -> dict[str, Any]:
     return {"job_name": job, **extra, "static_configs": [{"targets": targets}]}
 
 
-def probe_job(spec: Spec, job: ScrapeTarget) -> dict[str, Any]:
+def probe_job(spec: Spec, job: ExporterJob) -> dict[str, Any]:
     """One scrape per store through `/probe?store=NAME`, as the Prometheus multi-target
     guide writes it: the targets are store names, relabelled into the `store` parameter
     and `instance`, the address set to the exporter's. A store whose timeout needs more
@@ -65,20 +49,19 @@ def probe_job(spec: Spec, job: ScrapeTarget) -> dict[str, Any]:
     static = [{"targets": names, **({"labels": {"__scrape_timeout__": go_duration(t)}}
                                     if t is not None else {})}
               for t, names in sorted(groups.items(), key=lambda g: g[0] or 0.0)]
-    exporter = (list(job.targets) or [exporter_target(spec.exporter.listen)])[0]
     return {"job_name": job.job, "metrics_path": "/probe", "static_configs": static,
             "relabel_configs": [
                 {"source_labels": ["__address__"], "target_label": "__param_store"},
                 {"source_labels": ["__param_store"], "target_label": "instance"},
-                {"target_label": "__address__", "replacement": exporter}]}
+                {"target_label": "__address__", "replacement": job.targets[0]}]}
 
 
-def scrape_configs(spec: Spec) -> list[dict[str, Any]]:
+def scrape_configs(model: Model) -> list[dict[str, Any]]:
+    spec = model.spec
     timeout = exporter_scrape_timeout(spec)
     extra = {"scrape_timeout": go_duration(timeout)} if timeout else {}
-    probes = {e.job: e for e in spec.prometheus.exporters if e.probe}
-    jobs = [probe_job(spec, probes[job]) if job in probes else _static(job, targets, **extra)
-            for job, targets in exporter_jobs(spec)]
+    jobs = [probe_job(spec, e) if e.probe else _static(e.job, list(e.targets), **extra)
+            for e in model.exporter_jobs]
     p = spec.prometheus
     if p.node_exporter_targets:
         jobs.append(_static(spec.alerts.ram.node_job, list(p.node_exporter_targets)))
@@ -86,7 +69,8 @@ def scrape_configs(spec: Spec) -> list[dict[str, Any]]:
     return jobs
 
 
-def config(spec: Spec) -> dict[str, Any]:
+def config(model: Model) -> dict[str, Any]:
+    spec = model.spec
     p = spec.prometheus
     glob: dict[str, Any] = {"scrape_interval": go_duration(p.scrape_interval),
                             "evaluation_interval": go_duration(p.evaluation_interval)}
@@ -107,9 +91,9 @@ def config(spec: Spec) -> dict[str, Any]:
         if p.replica_label:  # the pair's two copies of an alert become one
             out["alerting"]["alert_relabel_configs"] = [
                 {"action": "labeldrop", "regex": p.replica_label}]
-    out["scrape_configs"] = scrape_configs(spec)
+    out["scrape_configs"] = scrape_configs(model)
     return out
 
 
-def render(spec: Spec, ctx: Context) -> Files:
-    return {PATH: yaml_file(config(spec), ctx)}
+def render(model: Model, ctx: Context) -> Files:
+    return {PATH: yaml_file(config(model), ctx)}

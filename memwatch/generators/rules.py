@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwatch.generators.alerts import AlertRule, anomaly, build_rules, slo
+from memwatch.generators.alerts import AlertRule, anomaly, slo
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 
@@ -37,7 +38,8 @@ def share_expr(metric: str) -> str:
             "(memwatch_store_memories), 1)")
 
 
-def recording_groups(spec: Spec) -> list[dict[str, Any]]:
+def recording_groups(model: Model) -> list[dict[str, Any]]:
+    spec = model.spec
     rules: list[dict[str, Any]] = [
         {"record": "memwatch:memories:max",
          "expr": "max by (store) (memwatch_store_memories)"},
@@ -82,14 +84,15 @@ def recording_groups(spec: Spec) -> list[dict[str, Any]]:
                       "labels": {"process": proc.name}})
     groups = [{"name": "memwatch-recording", "rules": rules}]
     if spec.recording.mem0_compat:
-        groups.append({"name": "memwatch-mem0-compat", "rules": _mem0_compat(spec)})
+        groups.append({"name": "memwatch-mem0-compat", "rules": _mem0_compat(model)})
     return groups
 
 
-def _mem0_compat(spec: Spec) -> list[dict[str, Any]]:
+def _mem0_compat(model: Model) -> list[dict[str, Any]]:
     """The series of the mem0 team's hand-written exporter, from memwatch's, so their seed
     dashboards keep working without a second exporter."""
-    mem0 = sorted(s.name for s in spec.stores if s.capabilities().mem0_compat)
+    spec = model.spec
+    mem0 = sorted(s.name for s in model.stores if s.caps.mem0_compat)
     sel = f'{{store=~"{"|".join(mem0)}"}}' if mem0 else ""
     w = go_duration(spec.recording.drop_windows[0]) if spec.recording.drop_windows else "10m"
     return [
@@ -120,17 +123,17 @@ def alert_groups(rules: list[AlertRule]) -> list[dict[str, Any]]:
     return [{"name": name, "rules": entries} for name, entries in groups.items()]
 
 
-def render(spec: Spec, ctx: Context) -> Files:
-    rules = ctx.once("rules", lambda: build_rules(spec))
+def render(model: Model, ctx: Context) -> Files:
+    rules = model.rules
     anomaly_groups = [{"name": f"{anomaly.GROUP}-recording",
                        "rules": anomaly.recording_rules()},
                       *alert_groups([r for r in rules if r.file == anomaly.FILE])]
     return {
-        RECORDING_FILE: yaml_file({"groups": recording_groups(spec)}, ctx),
+        RECORDING_FILE: yaml_file({"groups": recording_groups(model)}, ctx),
         ALERTS_FILE: yaml_file({"groups": alert_groups(
             [r for r in rules if r.file == ALERTS_FILE])}, ctx),
         anomaly.FILE: yaml_file({"groups": anomaly_groups}, ctx),
-        **_slo_file(spec, rules, ctx),
+        **_slo_file(model.spec, rules, ctx),
     }
 
 

@@ -8,9 +8,9 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from memwatch.generators.alerts import AlertRule, Scenario, Series, build_rules
-from memwatch.generators.output import Context, Files, go_duration, yaml_file
-from memwatch.spec import Spec
+from memwatch.generators.alerts import AlertRule, Scenario, Series
+from memwatch.generators.model import Model
+from memwatch.generators.output import Context, Files, OutputConflict, go_duration, yaml_file
 
 TESTS_DIR = "rules/tests"
 
@@ -83,16 +83,16 @@ class _TestFile:
     tests: list[dict[str, Any]] = field(default_factory=list)
 
 
-def render(spec: Spec, ctx: Context) -> Files:
+def render(model: Model, ctx: Context) -> Files:
     """One test file per rule group and scenario interval, loading the rule file the group
     is written to (the anomaly group's has its own recording rules)."""
     files: dict[str, _TestFile] = {}
-    for rule in ctx.once("rules", lambda: build_rules(spec)):
+    for rule in model.rules:
         for sc in rule.scenarios:
             f = files.setdefault(test_file_name(rule.group, sc.interval),
                                  _TestFile(rule.file, sc.interval))
             if f.rule_file != rule.file:
-                raise ValueError(f"group {rule.group}: its rules in two rule files")
+                raise OutputConflict(f"group {rule.group}: its rules in two rule files")
             f.tests.append(_scenario_test(rule, sc))
     return {
         name: yaml_file({

@@ -1,7 +1,7 @@
 """`runbooks/memwatch.md`: what each alert this spec renders means and what to do.
 
 Every alert's `runbook_url` is `alerts.runbook_url` + `#<alert name in lower case>`. Left
-unset, that base is this file's path inside `--out` (spec_monitoring.DEFAULT_RUNBOOK_URL):
+unset, that base is this file's path inside `--out` (spec.monitoring.DEFAULT_RUNBOOK_URL):
 runbooks the user really has, beside the rules they explain, stating the thresholds, `for`
 and severity this spec gives each store (not the catalogue's defaults). Served from where
 the output directory lives (a repository's web view), it is what `alerts.runbook_url`
@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 
 from memwatch.catalogue import CATALOGUE
-from memwatch.generators.alerts import AlertRule, build_rules
+from memwatch.generators.alerts import AlertRule
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, go_duration
 from memwatch.spec import Spec
-from memwatch.spec_monitoring import DEFAULT_RUNBOOK_URL, Runbook
+from memwatch.spec.monitoring import DEFAULT_RUNBOOK_URL, Runbook
 
 PATH = DEFAULT_RUNBOOK_URL
 LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+) \}\}")
@@ -71,13 +72,12 @@ def _section(spec: Spec, name: str, solution: str, rules: list[AlertRule]) -> li
     return lines
 
 
-def render(spec: Spec, ctx: Context) -> Files:
-    rules = ctx.once("rules", lambda: build_rules(spec))
+def render(model: Model, ctx: Context) -> Files:
     by_alert: dict[str, list[AlertRule]] = {}
-    for rule in rules:
+    for rule in model.rules:
         by_alert.setdefault(rule.alert, []).append(rule)
     lines = [f"<!-- {ctx.header} -->", "", INTRO]
     for alert in CATALOGUE:
         if alert.name in by_alert:
-            lines += _section(spec, alert.name, alert.solution, by_alert[alert.name])
+            lines += _section(model.spec, alert.name, alert.solution, by_alert[alert.name])
     return {PATH: "\n".join(lines).rstrip("\n") + "\n"}

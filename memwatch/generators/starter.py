@@ -17,9 +17,10 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from memwatch.errors import MemwatchError
 from memwatch.generators import yamlemit
 from memwatch.spec import MongoSource, PostgresSource, Store, did_you_mean
-from memwatch.spec_monitoring import DEFAULT_RUNBOOK_URL
+from memwatch.spec.monitoring import DEFAULT_RUNBOOK_URL
 
 # A required key's placeholder, by key (a Literal takes its first value).
 REQUIRED: dict[str, Any] = {"table": "memories", "database": "agent_memory",
@@ -37,7 +38,7 @@ ROUTING_EXAMPLE = {"routing": {"default_receiver": "oncall", "receivers": [
                                   "channel": "#memwatch"}]}]}}
 
 
-class UnknownPreset(ValueError):
+class UnknownPreset(MemwatchError):
     pass
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from memwatch.generators import dashboard_slo, dashboards
 from memwatch.generators import rules as rules_mod
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, to_yaml
 from memwatch.spec import Spec, parse_spec
 from tests.generators.grafana_schema import SchemaUnavailable, dashboard_schema
@@ -34,7 +35,7 @@ def spec(text: str = SPEC) -> Spec:
 
 
 def board(s: Spec | None = None) -> dict[str, Any]:
-    files = dashboard_slo.render(s or spec(), CTX)
+    files = dashboard_slo.render(Model.of(s or spec()), CTX)
     assert list(files) == ["dashboards/agents-slo.json"]
     out: dict[str, Any] = json.loads(files["dashboards/agents-slo.json"])
     return out
@@ -102,14 +103,15 @@ def test_rows_panels_and_settings() -> None:
 
 
 def test_no_slos_no_dashboard() -> None:
-    assert dashboard_slo.render(spec("stores: [{name: oc, preset: openclaw-mem}]"), CTX) == {}
+    without = Model.of(spec("stores: [{name: oc, preset: openclaw-mem}]"))
+    assert dashboard_slo.render(without, CTX) == {}
 
 
 def test_queries_read_only_the_recorded_series(tmp_path: Path) -> None:
     s = spec()
-    files = dashboard_slo.render(s, CTX)
+    files = dashboard_slo.render(Model.of(s), CTX)
     queries = dashboards.panel_queries(files)
-    groups = yaml.safe_load(rules_mod.render(s, CTX)["rules/slo.yml"])["groups"]
+    groups = yaml.safe_load(rules_mod.render(Model.of(s), CTX)["rules/slo.yml"])["groups"]
     recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
     used = {n for q in queries for n in re.findall(r"\bmemwatch:[\w:]+", q)}
     assert used and used <= recorded, used - recorded
@@ -134,7 +136,7 @@ def test_the_panels_numbers_under_promtool(tmp_path: Path) -> None:
 stores: [{name: a, preset: openclaw-mem}]
 slos: [{store: a, window: 7d, availability: {objective: 99}}]
 """)
-    (tmp_path / "slo.yml").write_text(rules_mod.render(s, CTX)["rules/slo.yml"])
+    (tmp_path / "slo.yml").write_text(rules_mod.render(Model.of(s), CTX)["rules/slo.yml"])
     panels = {p["title"]: p for p in rows(board_of(s))["a: availability, 99% over 7d"]}
     labels = '{slo="availability",store="a"}'
     budget = '{__name__="memwatch:slo_error_budget_remaining:ratio",slo="availability",store="a"}'
@@ -160,5 +162,5 @@ slos: [{store: a, window: 7d, availability: {objective: 99}}]
 
 
 def board_of(s: Spec) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(next(iter(dashboard_slo.render(s, CTX).values())))
+    out: dict[str, Any] = json.loads(next(iter(dashboard_slo.render(Model.of(s), CTX).values())))
     return out

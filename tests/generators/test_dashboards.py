@@ -19,6 +19,7 @@ import yaml
 from memwatch.generators import dashboards
 from memwatch.generators.grafana import raw_json
 from memwatch.generators.grafana_modern import SCHEMA_VERSION
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files
 from memwatch.generators.rules import recording_groups
 from memwatch.metrics import CONTRACT
@@ -100,7 +101,7 @@ def spec(text: str) -> Spec:
 
 
 def render(s: Spec, ctx: Context = CTX) -> Files:
-    return dashboards.render(s, ctx)
+    return dashboards.render(Model.of(s), ctx)
 
 
 def boards(files: Files) -> dict[str, dict[str, Any]]:
@@ -207,7 +208,7 @@ def test_every_dashboard_validates_against_grafana_schema(
 def test_schema_rejects_grafanalib_raw_output(
         grafana_dashboard_validator: jsonschema.protocols.Validator) -> None:
     """The check can fail: grafanalib's own JSON (before modernizing) is rejected."""
-    raw = raw_json(dashboards.overview(load_spec(ROOT / EXAMPLE), CTX))
+    raw = raw_json(dashboards.overview(Model.of(load_spec(ROOT / EXAMPLE)), CTX))
     assert raw["schemaVersion"] == 12
     errors = "\n".join(schema_errors(grafana_dashboard_validator, raw))
     for legacy in ("rows", "style", "hideControls", "sharedCrosshair"):
@@ -277,7 +278,7 @@ def check_as_rules(queries: list[str], tmp_path: Path) -> subprocess.CompletedPr
 
 
 def concrete_queries(files: Files, s: Spec) -> list[str]:
-    variables = dashboards.sample_variables(s)
+    variables = dashboards.sample_variables(Model.of(s))
     return [dashboards.concrete(q, variables)
             for q in [*dashboards.panel_queries(files), *dashboards.annotation_queries(files)]]
 
@@ -315,7 +316,7 @@ def test_queries_use_only_contract_metrics_and_recorded_rules(
     known = {m.series_name for m in CONTRACT}
     used = {n for q in queries for n in re.findall(r"(?<![:\w])memwatch_\w+", q)}
     assert used and used <= known, used - known
-    recorded = {r["record"] for g in recording_groups(s) for r in g["rules"]}
+    recorded = {r["record"] for g in recording_groups(Model.of(s)) for r in g["rules"]}
     rules_used = {n for q in queries for n in re.findall(r"\bmemwatch:[\w:]+", q)}
     assert {"memwatch:ingestion_lag:seconds", "memwatch:store_size_growth:ratio_1h",
             "memwatch:backlog:max", "memwatch:memories_namespace:max"} <= rules_used

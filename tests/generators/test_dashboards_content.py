@@ -15,6 +15,7 @@ from memwatch.capabilities import FEATURE_METRICS, Feature
 from memwatch.catalogue import ALERT_NAMES
 from memwatch.errors import SpecError
 from memwatch.generators import dashboard_stores, dashboards, rules
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files
 from memwatch.generators.pipeline import render_all
 from memwatch.spec import load_spec
@@ -92,12 +93,12 @@ def test_a_store_row_reads_only_series_its_store_exports() -> None:
     """No empty panel: every series a row's queries read (directly, or through a recording
     rule) is one its stores' features promise (capabilities.FEATURE_METRICS), besides
     memwatch_up and what the store's own settings add."""
-    s = spec(EVERY_PRESET)
+    model = Model.of(spec(EVERY_PRESET))
     sources = {r["record"]: set(re.findall(r"\bmemwatch_\w+", r["expr"]))
-               for g in rules.recording_groups(s) for r in g["rules"]}
-    for group in dashboard_stores.store_groups(s):
-        store = next(st for st in s.stores if st.name == group.stores[0])
-        have = dashboard_stores.features(store)
+               for g in rules.recording_groups(model) for r in g["rules"]}
+    for group in dashboard_stores.store_groups(model):
+        watched = next(st for st in model.stores if st.name == group.stores[0])
+        store, have = watched.store, watched.served
         allowed = {M.UP.name, *(m.series_name for f in have for m in FEATURE_METRICS[f])}
         allowed |= {M.BACKLOG_OLDEST.name} if Feature.BACKLOG in have else set()
         allowed |= {M.VECTOR_DIMENSION_EXPECTED.name} if getattr(
@@ -143,11 +144,11 @@ def test_stores_of_one_preset_with_other_features_get_rows_of_their_own() -> Non
     # no spool: no backlog; integrity pass off: none of its series, no panel for them
     assert second == ["Database", "Memories", "Drop ratio", "Ingestion lag",
                       "Largest namespaces", "Store size", "Vector dimension"]
-    assert dashboards.sample_variables(spec("""
+    assert dashboards.sample_variables(Model.of(spec("""
         stores:
           - {name: with-spool, preset: openclaw-mem}
           - {name: no-spool, preset: openclaw-mem, spool: null}
-    """)) == {"store": "with-spool", "openclaw_mem": "with-spool",
+    """))) == {"store": "with-spool", "openclaw_mem": "with-spool",
               "openclaw_mem_2": "no-spool"}
 
 
@@ -305,7 +306,7 @@ def test_firing_alerts_table_links_each_alerts_runbook(every: dict[str, Any]) ->
     assert set(anchors) == set(ALERT_NAMES)
     # the link a firing alert's row opens is the runbook_url its rule carries
     s = spec(EVERY_PRESET)
-    doc = yaml.safe_load(rules.render(s, Context("t.yaml"))[rules.ALERTS_FILE])
+    doc = yaml.safe_load(rules.render(Model.of(s), Context("t.yaml"))[rules.ALERTS_FILE])
     for rule in (r for g in doc["groups"] for r in g["rules"]):
         assert f"{base}#{anchors[rule['alert']]}" == rule["annotations"]["runbook_url"]
     assert overrides["Severity"]["mappings"][0]["options"]["critical"]["color"] == "red"

@@ -22,6 +22,7 @@ from memwatch.demo.stack import (
     wait_for,
 )
 from memwatch.generators import dashboards
+from memwatch.generators.model import Model
 from tests.generators.test_dashboards import boards, exprs, render, row_panels, spec
 from tests.postgres.cluster import PgCluster
 
@@ -85,7 +86,7 @@ def test_every_postgres_row_query_answers_with_data(pg: PgCluster,
     for _ in range(20):  # some work for the rates (commits, block hits)
         pg.execute("SELECT count(*) FROM pg_class")
         time.sleep(0.1)
-    variables = dashboards.sample_variables(s)
+    variables = dashboards.sample_variables(Model.of(s))
     empty = [q for q in queries if not prometheus.query(dashboards.concrete(q, variables))]
     assert empty == [], f"PostgreSQL panels without data: {empty}"
     (up,) = prometheus.query(f'pg_up{{job="{JOB}"}}')

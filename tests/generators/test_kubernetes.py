@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from memwatch.generators import alertmanager, kubernetes
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, json_file, to_yaml, yaml_file
 from memwatch.generators.pipeline import render_all
 from memwatch.spec import Spec
@@ -50,7 +51,7 @@ def sample_files(spec: Spec) -> Files:
         "rules/tests/store-mem0.yml": yaml_file({"rule_files": ["../alerts.yml"]}, ctx),
         "dashboards/memwatch-overview.json": json_file(DASHBOARD),
         "dashboards/memwatch-ram.json": json_file({**DASHBOARD, "uid": "memwatch-ram"}),
-        **alertmanager.render(spec, ctx),
+        **alertmanager.render(Model.of(spec), ctx),
     }
 
 
@@ -72,7 +73,7 @@ LABELS = {"app.kubernetes.io/name": "memwatch", "app.kubernetes.io/managed-by": 
 def test_wrap_keeps_the_files_and_adds_the_objects() -> None:
     spec = example_spec()
     files = sample_files(spec)
-    wrapped = kubernetes.wrap(spec, CTX, files)
+    wrapped = kubernetes.wrap(Model.of(spec), CTX, files)
     assert {k: v for k, v in wrapped.items() if not k.startswith("kubernetes/")} == files
     assert list(wrapped) == sorted(wrapped)
     assert sorted(objects(wrapped)) == [
@@ -83,12 +84,12 @@ def test_wrap_keeps_the_files_and_adds_the_objects() -> None:
         "secret-alertmanager.yaml", "service-consolidator.yaml", "service-exporter.yaml",
         "servicemonitor-memwatch.yaml"]
     assert "kubernetes/README.md" in wrapped
-    assert kubernetes.wrap(spec, CTX, files) == wrapped  # deterministic
+    assert kubernetes.wrap(Model.of(spec), CTX, files) == wrapped  # deterministic
 
 
 def test_prometheus_rules_hold_the_rule_files_groups(tmp_path: Path) -> None:
     spec = example_spec()
-    objs = objects(kubernetes.wrap(spec, CTX, sample_files(spec)))
+    objs = objects(kubernetes.wrap(Model.of(spec), CTX, sample_files(spec)))
     for stem, groups in (("recording", RECORDING_GROUPS), ("alerts", ALERT_GROUPS)):
         rule = objs[f"prometheusrule-{stem}.yaml"]
         assert rule["apiVersion"] == "monitoring.coreos.com/v1"
@@ -106,7 +107,7 @@ def test_prometheus_rules_hold_the_rule_files_groups(tmp_path: Path) -> None:
 def test_dashboard_config_maps_hold_the_json_byte_identical() -> None:
     spec = example_spec()
     files = sample_files(spec)
-    objs = objects(kubernetes.wrap(spec, CTX, files))
+    objs = objects(kubernetes.wrap(Model.of(spec), CTX, files))
     for stem in ("memwatch-overview", "memwatch-ram"):
         cm = objs[f"configmap-dashboard-{stem}.yaml"]
         assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
@@ -117,7 +118,8 @@ def test_dashboard_config_maps_hold_the_json_byte_identical() -> None:
 
 def test_service_monitor_for_the_exporter() -> None:
     spec = example_spec()
-    sm = objects(kubernetes.wrap(spec, CTX, sample_files(spec)))["servicemonitor-memwatch.yaml"]
+    wrapped = kubernetes.wrap(Model.of(spec), CTX, sample_files(spec))
+    sm = objects(wrapped)["servicemonitor-memwatch.yaml"]
     assert sm == {
         "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
         "metadata": {"name": "memwatch", "labels": LABELS},
@@ -135,7 +137,7 @@ prometheus:
   scrape_interval: 1m
   exporters: [{job: memwatch-sqlite}, {job: memwatch-pg}]
 """)
-    objs = objects(kubernetes.wrap(spec, CTX, {}))
+    objs = objects(kubernetes.wrap(Model.of(spec), CTX, {}))
     for job in ("memwatch-sqlite", "memwatch-pg"):
         sm = objs[f"servicemonitor-{job}.yaml"]["spec"]
         assert sm["selector"]["matchLabels"] == {"app.kubernetes.io/name": "memwatch",
@@ -148,7 +150,7 @@ prometheus:
 def test_alertmanager_config_as_a_secret() -> None:
     spec = example_spec()
     files = sample_files(spec)
-    secret = objects(kubernetes.wrap(spec, CTX, files))["secret-alertmanager.yaml"]
+    secret = objects(kubernetes.wrap(Model.of(spec), CTX, files))["secret-alertmanager.yaml"]
     assert secret["apiVersion"] == "v1" and secret["kind"] == "Secret"
     assert secret["type"] == "Opaque"
     assert secret["metadata"] == {"name": "memwatch-alertmanager", "labels": LABELS}
@@ -157,7 +159,7 @@ def test_alertmanager_config_as_a_secret() -> None:
 
 def test_kustomization_lists_every_object() -> None:
     spec = example_spec()
-    objs = objects(kubernetes.wrap(spec, CTX, sample_files(spec)))
+    objs = objects(kubernetes.wrap(Model.of(spec), CTX, sample_files(spec)))
     kustomization = objs.pop("kustomization.yaml")
     assert kustomization == {"apiVersion": "kustomize.config.k8s.io/v1beta1",
                              "kind": "Kustomization", "resources": sorted(objs)}

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from memwatch.generators import kubernetes
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context
 from memwatch.generators.pipeline import render_all
 from memwatch.spec import Spec, parse_spec
@@ -188,7 +189,7 @@ prometheus:
 consolidator: {{prometheus_url: null}}
 """)
     objs = {(o["kind"], o["metadata"]["name"]): o
-            for o in kubernetes.objects(spec, {}, CTX).values()}
+            for o in kubernetes.objects(Model.of(spec), {}, CTX).values()}
     spec_file = tmp_path / "monitoring.yaml"
     spec_file.write_text(objs["ConfigMap", "memwatch-spec"]["data"]["monitoring.yaml"])
     exporter = pod_of(objs["Deployment", "memwatch-exporter"])["containers"][0]

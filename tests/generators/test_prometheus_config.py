@@ -9,6 +9,7 @@ import pytest
 
 from memwatch.errors import SpecError
 from memwatch.generators import prometheus
+from memwatch.generators.model import Model, exporter_target
 from memwatch.generators.output import Context, to_yaml
 from memwatch.generators.pipeline import render_all
 from memwatch.spec import Spec
@@ -39,7 +40,7 @@ MINIMAL_RULES = {
 
 
 def render_config(spec: Spec, root: Path, rules: dict[str, str] | None = None) -> Path:
-    files = prometheus.render(spec, CTX)
+    files = prometheus.render(Model.of(spec), CTX)
     assert list(files) == ["prometheus/prometheus.yml"]
     write(root, {**files, **(MINIMAL_RULES if rules is None else rules)})
     return root / "prometheus" / "prometheus.yml"
@@ -152,7 +153,7 @@ def test_exporters_node_job_and_extra_configs(tmp_path: Path) -> None:
     (":9187", "localhost:9187"), ("[::]:9187", "localhost:9187"),
     ("exporter.internal:9999", "exporter.internal:9999")])
 def test_exporter_target_from_listen(listen: str, target: str) -> None:
-    assert prometheus.exporter_target(listen) == target
+    assert exporter_target(listen) == target
 
 
 def test_scrape_timeout_never_exceeds_the_interval(tmp_path: Path) -> None:
@@ -183,5 +184,5 @@ def test_configs_promtool_would_refuse_are_spec_errors(section: str, message: st
 def test_committed_file_is_the_example_render() -> None:
     """The repository's prometheus/prometheus.yml is what the example spec renders."""
     committed = (REPO / prometheus.PATH).read_text(encoding="utf-8")
-    assert committed == prometheus.render(example_spec(), CTX)[prometheus.PATH], (
+    assert committed == prometheus.render(Model.of(example_spec()), CTX)[prometheus.PATH], (
         "regenerate: gen-monitoring render --spec examples/monitoring.yaml --out .")

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from memwatch.generators.alerts import AlertRule, GenerationError, anomaly, build_rules
+from memwatch.generators.alerts import AlertRule, GenerationError, anomaly
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, go_duration, to_yaml
 from memwatch.generators.rules import alert_groups, render
 from memwatch.generators.ruletests import _scenario_test
@@ -20,7 +21,7 @@ from memwatch.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = load_spec(ROOT / "examples" / "monitoring.yaml")
-RULES = build_rules(EXAMPLE)
+RULES = Model.of(EXAMPLE).rules
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None,
                                     reason="promtool not installed (Debian package prometheus)")
@@ -102,14 +103,14 @@ alerts:
     processes:
       - {name: mem0-api, job: mem0, limit_bytes: 2147483648}
 """)
-    rules = [r for r in build_rules(spec) if r.alert.startswith("Process")]
+    rules = [r for r in Model.of(spec).rules if r.alert.startswith("Process")]
     assert [r.alert for r in rules] == ["ProcessMemoryUsageHigh"] * 4 + [
         "ProcessMemoryExhaustionPredicted"]
     assert rules[0].expr == ('max by (instance, job) (process_resident_memory_bytes'
                              '{job="mem0"}) / 2147483648 >= 0.7')
     if PROMTOOL is None:
         pytest.skip("promtool not installed")
-    groups = file_groups(build_rules(spec), rules[0])
+    groups = file_groups(Model.of(spec).rules, rules[0])
     for r in rules:
         res = promtool_test(tmp_path, groups, r)
         assert res.returncode == 0, res.stdout
@@ -157,7 +158,7 @@ alerts:
     MemoryCountDropped: {threshold: 0.3, severity: critical}
     MemoryCountZero: {enabled: false}
 """)
-    rules = {rule_id(r): r for r in build_rules(spec)}
+    rules = {rule_id(r): r for r in Model.of(spec).rules}
     assert rules["MemoryCountDropped-a"].expr.endswith(">= 0.25")
     assert rules["MemoryCountDropped-a"].for_s == 60
     assert rules["MemoryCountDropped-a"].labels["severity"] == "critical"
@@ -177,7 +178,7 @@ alerts:
 """)
     with pytest.raises(GenerationError, match="MemoryCountDropped: window \\(5m\\) must be "
                                               "longer than for \\(5m\\)"):
-        build_rules(spec)
+        _ = Model.of(spec).rules
 
 
 def test_mem0_compat_recording_rules() -> None:
@@ -187,7 +188,7 @@ stores:
   - {name: o, preset: openclaw-mem}
 recording: {mem0_compat: true}
 """)
-    files = render(spec, Context("s.yaml"))
+    files = render(Model.of(spec), Context("s.yaml"))
     groups = yaml.safe_load(files["rules/recording.yml"])["groups"]
     compat = {r["record"]: r["expr"] for r in groups[1]["rules"]}
     assert set(compat) == {"mem0_memory_total", "mem0_memory_count",

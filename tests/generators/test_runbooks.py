@@ -15,7 +15,7 @@ from memwatch.generators import runbooks
 from memwatch.generators.alertmanager import routing_warnings
 from memwatch.generators.output import Context
 from memwatch.generators.pipeline import render_all, warnings
-from memwatch.spec_monitoring import RoutingSection
+from memwatch.spec.monitoring import RoutingSection
 from tests.generators.am_support import example_spec, spec_of
 
 GEN = [sys.executable, "-m", "memwatch.generators"]

@@ -16,7 +16,7 @@ import yaml
 
 from memwatch.generators import rules as rules_mod
 from memwatch.generators import ruletests
-from memwatch.generators.alerts import AlertRule, build_rules, slo
+from memwatch.generators.alerts import AlertRule, slo
 from memwatch.generators.alerts.slo_scenarios import (
     HISTORY,
     STEP,
@@ -26,6 +26,7 @@ from memwatch.generators.alerts.slo_scenarios import (
     plans,
     replay,
 )
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, to_yaml
 from memwatch.spec import Spec, parse_spec
 
@@ -50,7 +51,7 @@ def spec(text: str = SPEC) -> Spec:
 
 
 def slo_rules(s: Spec) -> list[AlertRule]:
-    return [r for r in build_rules(s) if r.file == slo.FILE]
+    return [r for r in Model.of(s).rules if r.file == slo.FILE]
 
 
 def by_key(rules: list[AlertRule]) -> dict[tuple[str, str, str], AlertRule]:
@@ -95,7 +96,7 @@ def test_page_and_ticket_rules_of_an_slo() -> None:
 
 
 def test_recording_rules_come_first_once_per_slo() -> None:
-    files = rules_mod.render(spec(), Context("s.yaml"))
+    files = rules_mod.render(Model.of(spec()), Context("s.yaml"))
     groups = yaml.safe_load(files["rules/slo.yml"])["groups"]
     assert [g["name"] for g in groups] == ["memwatch-slo-mem0", "memwatch-slo-oc"]
     entries = groups[0]["rules"]
@@ -124,7 +125,7 @@ def test_recording_rules_come_first_once_per_slo() -> None:
 
 def test_no_slos_no_file_and_no_rules() -> None:
     s = spec("stores: [{name: oc, preset: openclaw-mem}]")
-    assert "rules/slo.yml" not in rules_mod.render(s, Context("s.yaml"))
+    assert "rules/slo.yml" not in rules_mod.render(Model.of(s), Context("s.yaml"))
     assert slo_rules(s) == []
 
 
@@ -139,7 +140,8 @@ alerts:
     assert rules[("MemorySLOAvailabilityBurn", "mem0", "page")].labels["severity"] == "warning"
     assert rules[("MemorySLOAvailabilityBurn", "mem0", "ticket")].labels["severity"] == "info"
     assert not any(k[0] == "MemorySLOFreshnessBurn" for k in rules)
-    groups = yaml.safe_load(rules_mod.render(s, Context("s.yaml"))["rules/slo.yml"])["groups"]
+    files = rules_mod.render(Model.of(s), Context("s.yaml"))
+    groups = yaml.safe_load(files["rules/slo.yml"])["groups"]
     names = [g["name"] for g in groups]
     assert names == ["memwatch-slo-mem0", "memwatch-slo-oc", "memwatch-slo-mem0-recording"]
     assert all("record" in e for e in groups[2]["rules"]) and len(groups[2]["rules"]) == 10
@@ -194,7 +196,7 @@ def test_stalled_ingestion_series() -> None:
 
 def write_tree(tmp: Path, s: Spec, groups: list[dict[str, Any]] | None = None) -> list[str]:
     ctx = Context("s.yaml")
-    files = {**rules_mod.render(s, ctx), **ruletests.render(s, ctx)}
+    files = {**rules_mod.render(Model.of(s), ctx), **ruletests.render(Model.of(s), ctx)}
     for rel, text in files.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(text)
@@ -229,7 +231,7 @@ def mutated(s: Spec, rule: AlertRule | None, change: tuple[str, str], sli: str =
             ) -> list[dict[str, Any]]:
     """rules/slo.yml with `change` applied to one alert rule's expr (or, without a rule, to
     the SLI's recording rules), or `for` set when the change is ('for', duration)."""
-    groups = yaml.safe_load(rules_mod.render(s, Context("s.yaml"))[slo.FILE])["groups"]
+    groups = yaml.safe_load(rules_mod.render(Model.of(s), Context("s.yaml"))[slo.FILE])["groups"]
     hits = 0
     for g in groups:
         for e in g["rules"]:

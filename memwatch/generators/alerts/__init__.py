@@ -12,6 +12,8 @@ alerts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from memwatch.generators.alerts import (  # noqa: F401 - each registers its alerts
     consistency,
     count,
@@ -24,7 +26,7 @@ from memwatch.generators.alerts import (  # noqa: F401 - each registers its aler
 )
 from memwatch.generators.alerts.anomaly import anomaly_rules
 from memwatch.generators.alerts.context import STORE_ALERTS, store_rules
-from memwatch.generators.alerts.host import exporter_jobs, exporter_rules, ram_rules
+from memwatch.generators.alerts.host import exporter_rules, ram_rules
 from memwatch.generators.alerts.rule import (
     AlertRule,
     Check,
@@ -33,12 +35,16 @@ from memwatch.generators.alerts.rule import (
     Scenario,
     Series,
 )
-from memwatch.spec import Spec
+
+if TYPE_CHECKING:
+    from memwatch.generators.model import Model
 
 
-def build_rules(spec: Spec) -> list[AlertRule]:
-    return [*store_rules(spec), *anomaly_rules(spec), *exporter_rules(spec), *ram_rules(spec)]
+def build_rules(model: Model) -> list[AlertRule]:
+    """Every alert rule; read them as `Model.rules`, built once per render."""
+    return [*store_rules(model), *anomaly_rules(model), *exporter_rules(model),
+            *ram_rules(model)]
 
 
 __all__ = ["STORE_ALERTS", "AlertRule", "Check", "Expected", "GenerationError", "Scenario",
-           "Series", "build_rules", "exporter_jobs"]
+           "Series", "build_rules"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from memwatch.capabilities import Feature
 from memwatch.generators.alerts.rule import (
@@ -28,6 +29,9 @@ from memwatch.generators.alerts.rule import (
 )
 from memwatch.generators.alerts.scenarios import Timeline, prove
 from memwatch.spec import Spec
+
+if TYPE_CHECKING:
+    from memwatch.generators.model import Model
 
 FILE = "rules/anomaly.yml"
 GROUP = "memwatch-anomaly"
@@ -58,8 +62,9 @@ def recording_rules() -> list[dict[str, str]]:
     ]
 
 
-def anomaly_rules(spec: Spec) -> Iterator[AlertRule]:
-    stores = [s for s in spec.stores if s.capabilities().has(Feature.COUNT)]
+def anomaly_rules(model: Model) -> Iterator[AlertRule]:
+    spec = model.spec
+    stores = [w.store for w in model.stores if w.caps.has(Feature.COUNT)]
     for alert in ("MemoryGrowthUnusual", "MemoryLossUnusual"):
         shared = resolve(spec, alert)
         together = [s.name for s in stores if resolve(spec, alert, s.alerts) == shared]

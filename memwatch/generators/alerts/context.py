@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from typing import TYPE_CHECKING
 
 from memwatch.capabilities import Capabilities, Feature
 from memwatch.catalogue import BY_NAME
@@ -26,16 +26,26 @@ from memwatch.generators.alerts.scenarios import STEP
 from memwatch.generators.output import go_duration
 from memwatch.spec import Spec, Store
 
+if TYPE_CHECKING:
+    from memwatch.generators.model import Model, WatchedStore
+
 
 @dataclass(frozen=True)
 class StoreCtx:
-    spec: Spec
-    store: Store
-    index: int
+    model: Model
+    watched: WatchedStore
 
-    @cached_property
+    @property
+    def spec(self) -> Spec:
+        return self.model.spec
+
+    @property
+    def store(self) -> Store:
+        return self.watched.store
+
+    @property
     def caps(self) -> Capabilities:
-        return self.store.capabilities()
+        return self.watched.caps
 
     @property
     def name(self) -> str:
@@ -67,7 +77,7 @@ class StoreCtx:
         return Series(metric, {**self.labels, **labels}, (float(value),))
 
     def path(self, alert: str) -> str:
-        return f"stores[{self.index}].alerts.{alert}"
+        return f"stores[{self.watched.index}].alerts.{alert}"
 
     def settings(self, alert: str) -> Settings:
         return resolve(self.spec, alert, self.store.alerts)
@@ -118,16 +128,16 @@ def store_alert(name: str, *needs: Feature, unless: tuple[Feature, ...] = ()
     return register
 
 
-def store_rules(spec: Spec) -> list[AlertRule]:
+def store_rules(model: Model) -> list[AlertRule]:
     """Every store's alerts, per store in catalogue order."""
     out: list[AlertRule] = []
     order = [a for a in BY_NAME if a in STORE_ALERTS]
-    shared = {name: resolve(spec, name) for name in order}  # for stores that keep them
-    for index, store in enumerate(spec.stores):
-        ctx = StoreCtx(spec, store, index)
+    shared = {name: resolve(model.spec, name) for name in order}  # for stores that keep them
+    for watched in model.stores:
+        ctx = StoreCtx(model, watched)
         for name in order:
             alert = STORE_ALERTS[name]
-            st = ctx.settings(name) if name in store.alerts else shared[name]
+            st = ctx.settings(name) if name in watched.store.alerts else shared[name]
             if st.enabled and alert.applies(ctx.caps):
                 out += alert.build(ctx, st)
     return out

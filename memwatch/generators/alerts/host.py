@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from memwatch.generators.alerts.rule import (
     AlertRule,
@@ -20,28 +21,20 @@ from memwatch.generators.alerts.scenarios import STEP, ceil_step, level
 from memwatch.generators.output import go_duration
 from memwatch.spec import Spec
 
-
-def exporter_jobs(spec: Spec) -> Iterator[tuple[str, str]]:
-    """(job, instance) of every memwatch exporter Prometheus scrapes."""
-    if spec.prometheus.exporters:
-        for e in spec.prometheus.exporters:
-            for target in e.targets or (spec.exporter.listen,):
-                yield e.job, target
-    else:
-        yield "memwatch", spec.exporter.listen
+if TYPE_CHECKING:
+    from memwatch.generators.model import Model
 
 
-def exporter_rules(spec: Spec) -> Iterator[AlertRule]:
+def exporter_rules(model: Model) -> Iterator[AlertRule]:
+    """One rule per exporter job (it fires per instance); its test uses the job's first
+    target."""
+    spec = model.spec
     s = resolve(spec, "MemwatchExporterDown")
     if not s.enabled:
         return
-    seen: set[str] = set()
-    for job, instance in exporter_jobs(spec):
-        # One rule per job (it fires per instance); its test uses the job's first target.
-        if job in seen:
-            continue
-        seen.add(job)
-        by = {"instance": instance, "job": job}
+    for exporter in model.exporter_jobs:
+        job = exporter.job
+        by = {"instance": exporter.instance, "job": job}
         r = new_rule(spec, "MemwatchExporterDown", "memwatch-exporter", f'up{{job="{job}"}} == 0',
                      s, f"Prometheus cannot scrape the memwatch exporter (job {job}): no store "
                         "behind it is being watched.")
@@ -49,7 +42,8 @@ def exporter_rules(spec: Spec) -> Iterator[AlertRule]:
         yield r
 
 
-def ram_rules(spec: Spec) -> Iterator[AlertRule]:
+def ram_rules(model: Model) -> Iterator[AlertRule]:
+    spec = model.spec
     ram = spec.alerts.ram
     if ram.host:
         yield from _host_ram(spec)

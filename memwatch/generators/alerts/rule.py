@@ -6,15 +6,16 @@ import re
 from dataclasses import dataclass, field
 
 from memwatch.catalogue import BY_NAME, Severity
+from memwatch.errors import MemwatchError
 from memwatch.generators.humanize import FORMATS
 from memwatch.spec import Spec
-from memwatch.spec_monitoring import AlertOverride, Runbook
+from memwatch.spec.monitoring import AlertOverride, Runbook
 
 EXPORTER_INSTANCE = "memwatch:9187"  # the exporter's instance label in the scenarios
 _LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+) \}\}")  # in an annotation template
 
 
-class GenerationError(ValueError):
+class GenerationError(MemwatchError):
     """The spec is valid alone but asks for rules that cannot work; names the key."""
 
 

@@ -7,7 +7,7 @@ window the budget spent. Two alerts use them, as the SRE workbook's multiwindow,
 multi-burn-rate alerting and sloth do: `tier="page"` when the last hour and 5 minutes (or
 6 hours and 30 minutes) burn the budget 14.4x (6x) faster than the objective allows,
 `tier="ticket"` for 3x over a day and 2 hours or 1x over 3 days and 6 hours (factors for
-a 30-day window; spec_slo.py scales them to others).
+a 30-day window; spec/slo.py scales them to others).
 
 The recording rules travel with the alerts that need them (`SloRule.recording`): the
 group holds them first, so rules.py writes them and a promtool test loading the file gets
@@ -28,7 +28,7 @@ from memwatch.generators.alerts.rule import AlertRule, Settings, new_rule
 from memwatch.generators.alerts.slo_scenarios import add_scenarios
 from memwatch.generators.output import go_duration
 from memwatch.spec import Spec
-from memwatch.spec_slo import (
+from memwatch.spec.slo import (
     CLAUSES,
     RATIO_WINDOWS,
     TIERS,

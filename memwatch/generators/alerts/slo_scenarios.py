@@ -38,7 +38,7 @@ from memwatch.generators.alerts.rule import (
     Series,
 )
 from memwatch.generators.output import go_duration
-from memwatch.spec_slo import CLAUSES, TIERS, Freshness, Sli, StoreSlo, Target, Tier
+from memwatch.spec.slo import CLAUSES, TIERS, Freshness, Sli, StoreSlo, Target, Tier
 
 STEP = 30  # seconds between samples and evaluations (the spec's default evaluation_interval)
 HISTORY = 2 * 3600  # good evaluations before the trouble starts
