@@ -52,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))  # tests.postgres; PYTHONPATH may give another memwatch
 
 from memwatch.consolidator.daily import consolidate  # noqa: E402
-from memwatch.consolidator.repository import AlertRecord, Repository, iso  # noqa: E402
+from memwatch.consolidator.records import AlertRecord, iso  # noqa: E402
+from memwatch.consolidator.storage.base import Repository  # noqa: E402
 
 MEMWATCH = Path(sys.executable).parent / "memwatch"
 STORES = [f"store-{i:02d}" for i in range(10)]
@@ -266,12 +267,12 @@ def run_load(args: argparse.Namespace, dsn: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         if dsn:
-            from memwatch.consolidator.postgres_repo import PostgresRepository
+            from memwatch.consolidator.storage.postgresql import PostgresRepository
             repo: Repository = PostgresRepository(dsn)
             os.environ["BENCH_DSN"] = dsn
             storage = "{backend: postgresql, dsn: 'env:BENCH_DSN'}"
         else:
-            from memwatch.consolidator.sqlite_repo import SqliteRepository
+            from memwatch.consolidator.storage.sqlite import SqliteRepository
             path = Path(tmp) / "c.sqlite"
             repo = SqliteRepository(path)
             storage = "{path: " + json.dumps(str(path)) + "}"

@@ -4,36 +4,11 @@ twice) and catching up every complete day missed since the last run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 
-from memwatch.consolidator.knowledge import parse_iso
-from memwatch.consolidator.repository import AlertRecord
-from memwatch.consolidator.snapshots import Snapshot
-
-
-@dataclass(frozen=True)
-class DailyRow:
-    store: str
-    day: str  # YYYY-MM-DD, UTC
-    fired: dict[str, int] = field(default_factory=dict)  # occurrences started, by severity
-    alert_seconds: float = 0.0  # time with at least one alert firing on the store
-    # from the day's snapshots (None when no snapshot of the day had the value)
-    count_min: float | None = None
-    count_max: float | None = None
-    count_mean: float | None = None
-    count_last: float | None = None
-    net_change: float | None = None  # last count of the day minus its first
-    largest_drop: float | None = None  # largest fall between consecutive snapshots (>= 0)
-    uptime_ratio: float | None = None  # snapshots with up == 1 / snapshots with up known
-    snapshots: int = 0  # snapshots of the day with values
-    gaps: int = 0  # snapshots of the day that Prometheus could not answer
-
-    @property
-    def fired_total(self) -> int:
-        return sum(self.fired.values())
+from memwatch.consolidator.records import AlertRecord, DailyRow, Snapshot, parse_iso
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:

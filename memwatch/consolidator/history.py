@@ -11,15 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from memwatch.consolidator.daily import DailyRow, trend
-from memwatch.consolidator.knowledge import parse_iso
-from memwatch.consolidator.repository import (
+from memwatch.consolidator.daily import trend
+from memwatch.consolidator.records import (
     AlertAggregate,
     AlertRecord,
+    DailyRow,
     RecentAlerts,
+    Snapshot,
     iso,
+    parse_iso,
 )
-from memwatch.consolidator.snapshots import Snapshot
 
 RECENT_LIMIT = 1000  # firing and resolved alerts read (each) for the days not consolidated
 RESOLVED_WINDOW = timedelta(hours=24)  # "recently resolved"

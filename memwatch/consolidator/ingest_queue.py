@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
-from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.records import AlertRecord, IngestResult
 
 Write = Callable[[list[list[AlertRecord]]], list[IngestResult | Exception]]
 

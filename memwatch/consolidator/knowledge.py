@@ -12,17 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from memwatch.catalogue import BY_NAME, SEVERITIES
-from memwatch.consolidator.repository import AlertAggregate, AlertRecord, fold
+from memwatch.consolidator.records import AlertAggregate, AlertRecord, fold
 from memwatch.spec import Spec
-from memwatch.spec_monitoring import AlertOverride, Runbook
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+from memwatch.spec.monitoring import AlertOverride, Runbook
 
 
 @dataclass(frozen=True)

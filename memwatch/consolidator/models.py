@@ -3,7 +3,11 @@ validates with and publishes in the OpenAPI document."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from memwatch.consolidator.records import AlertRecord, ResponseRun
 
 
 class WebhookAnswer(BaseModel):
@@ -116,17 +120,11 @@ class PersistenceHealth(BaseModel):
     size_bytes: int
 
 
-class AlertModel(BaseModel):
-    fingerprint: str
-    starts_at: str
-    alertname: str
-    store: str
-    severity: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    generator_url: str
-    received_at: str
-    resolved_at: str | None
+# The records themselves answer, under the names the OpenAPI document gives them (no
+# docstring: it would become the schemas' description).
+@dataclass(frozen=True)
+class AlertModel(AlertRecord):
+    resolved_at: str | None = field()  # required in the answer: null while firing
 
 
 class DailyModel(TrendDay):
@@ -156,15 +154,8 @@ class PersistenceExport(BaseModel):
     alert_archive: list[ArchivedSeriesModel]
 
 
-class ResponseRunModel(BaseModel):
-    response: str
-    fingerprint: str
-    starts_at: str
-    alertname: str
-    store: str
-    at: str
-    outcome: str
-    detail: str
+class ResponseRunModel(ResponseRun):
+    pass  # the record as it is
 
 
 class AllTrends(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from memwatch.consolidator.app import create_app
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 
 
 def document() -> dict[str, Any]:

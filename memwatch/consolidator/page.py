@@ -15,7 +15,7 @@ from jinja2 import Environment, select_autoescape
 
 from memwatch.catalogue import BY_NAME
 from memwatch.consolidator.history import History, StoreHistory
-from memwatch.consolidator.knowledge import Entry, parse_iso
+from memwatch.consolidator.knowledge import Entry
 from memwatch.consolidator.page_chart import (
     HEIGHT,
     LEFT,
@@ -31,7 +31,7 @@ from memwatch.consolidator.page_chart import (
     strip,
 )
 from memwatch.consolidator.page_template import TEMPLATE
-from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.records import AlertRecord, parse_iso
 
 ROWS_SHOWN = 25  # of the firing and of the resolved alerts
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from memwatch.consolidator.history import History, StoreDay, StoreHistory, day_start
-from memwatch.consolidator.knowledge import parse_iso
+from memwatch.consolidator.records import parse_iso
 
 WIDTH, HEIGHT = 1180, 210
 LEFT, RIGHT, TOP, BOTTOM = 72, 76, 12, 34  # room for the y labels, the last value, dates

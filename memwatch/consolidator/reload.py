@@ -17,12 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.scheduler import DailyScheduler, SnapshotScheduler
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
 from memwatch.errors import SecretError, SpecError
 from memwatch.secrets import resolve
 from memwatch.spec import Spec, load_spec
-from memwatch.spec_consolidator import ConsolidatorSection
+from memwatch.spec.consolidator import ConsolidatorSection
 
 log = logging.getLogger("memwatch.consolidator")
 

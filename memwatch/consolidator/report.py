@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.knowledge import Entry, KnowledgeBase
-from memwatch.consolidator.repository import AlertRecord, Repository
+from memwatch.consolidator.records import AlertRecord, DailyRow
+from memwatch.consolidator.storage.base import Repository
 
 
 def _num(v: float | None, fmt: str = "{:g}") -> str:

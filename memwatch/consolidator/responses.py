@@ -19,30 +19,17 @@ import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from memwatch.consolidator.metrics import ConsolidatorMetrics
-from memwatch.consolidator.repository import AlertRecord, iso
+from memwatch.consolidator.records import AlertRecord, ResponseRun, iso
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
 from memwatch.secrets import redact, resolve
-from memwatch.spec_consolidator import ResponseAction
+from memwatch.spec.consolidator import ResponseAction
 
 log = logging.getLogger("memwatch.consolidator")
 RANK = {"info": 0, "warning": 1, "critical": 2}
 OUTCOMES = ("ok", "failed", "timeout", "cooldown", "capped")
-
-
-@dataclass(frozen=True)
-class ResponseRun:
-    response: str
-    fingerprint: str
-    starts_at: str
-    alertname: str
-    store: str
-    at: str
-    outcome: str  # one of OUTCOMES
-    detail: str
 
 
 class RunLog(Protocol):

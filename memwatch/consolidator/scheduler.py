@@ -12,10 +12,11 @@ from pathlib import Path
 
 from memwatch.consolidator.daily import consolidate, days_to_run, due_until, first_day
 from memwatch.consolidator.knowledge import KnowledgeBase
-from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.records import Snapshot, iso
 from memwatch.consolidator.report import write_reports
-from memwatch.consolidator.repository import Repository, iso
-from memwatch.consolidator.snapshots import Snapshot, take
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
+from memwatch.consolidator.snapshots import take
+from memwatch.consolidator.storage.base import Repository
 
 log = logging.getLogger("memwatch.consolidator")
 

@@ -6,6 +6,7 @@ import logging
 import signal
 import socket
 import threading
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
@@ -15,36 +16,16 @@ import uvicorn
 
 from memwatch.consolidator.app import create_app
 from memwatch.consolidator.knowledge import KnowledgeBase
-from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.reload import BearerToken, ConsolidatorReloader, read_token
-from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.responses import Responder
 from memwatch.consolidator.scheduler import DailyScheduler, SnapshotScheduler
-from memwatch.consolidator.sqlite_repo import SqliteRepository
-from memwatch.secrets import resolve
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
+from memwatch.consolidator.storage.base import Repository
+from memwatch.consolidator.storage.registry import open_repository
 from memwatch.spec import Spec
-from memwatch.spec_consolidator import ConsolidatorSection
-from memwatch.spec_types import parse_listen
+from memwatch.spec.types import parse_listen
 
 log = logging.getLogger("memwatch.consolidator")
-
-
-def open_repository(section: ConsolidatorSection, base: Path) -> Repository:
-    storage = section.storage
-    if storage.backend == "postgresql":
-        from memwatch.consolidator.postgres_repo import PostgresRepository
-
-        dsn = resolve(storage.dsn, storage.dsn_file, "consolidator.storage.dsn")
-        assert dsn is not None  # the spec requires one of dsn and dsn_file
-        return PostgresRepository(dsn)
-    if storage.backend == "mongodb":
-        from memwatch.consolidator.mongo_repo import MongoRepository
-
-        uri = resolve(storage.dsn, storage.dsn_file, "consolidator.storage.dsn")
-        assert uri is not None  # the spec requires one of dsn and dsn_file
-        return MongoRepository(uri, storage.database)
-    path = Path(storage.path).expanduser()
-    return SqliteRepository(path if path.is_absolute() else base / path)
 
 
 def bind(address: str) -> socket.socket:
@@ -104,6 +85,67 @@ def _on_signals(server: uvicorn.Server, reloader: ConsolidatorReloader | None) -
     signal.signal(signal.SIGHUP, hangup)
 
 
+@dataclass(frozen=True)
+class Services:
+    """What runs beside the HTTP server: started once it serves, stopped before the
+    storage is closed."""
+
+    daily: DailyScheduler
+    snapshots: SnapshotScheduler | None
+    responder: Responder | None
+
+    def start(self) -> None:
+        self.daily.start()
+        if self.snapshots:
+            self.snapshots.start()
+        if self.responder:
+            self.responder.start()
+
+    def stop(self) -> None:
+        self.daily.stop()
+        if self.snapshots:
+            self.snapshots.stop()
+        if self.responder:
+            self.responder.stop()
+
+
+def services_for(spec: Spec, base: Path, repo: Repository, metrics: ConsolidatorMetrics,
+                 kb: KnowledgeBase) -> Services:
+    """The schedulers and the responder the spec's consolidator section asks for."""
+    section = spec.consolidator
+    stores = [s.name for s in spec.stores]
+    reports = None
+    if section.reports_dir is not None:
+        folder = Path(section.reports_dir).expanduser()
+        reports = (kb, folder if folder.is_absolute() else base / folder)
+    return Services(
+        daily=DailyScheduler(repo, stores, section.consolidation_hour_utc, metrics,
+                             reports=reports, retention_days=section.retention_days),
+        snapshots=SnapshotScheduler(repo, section.prometheus_url, stores,
+                                    section.snapshot_interval, metrics)
+        if section.prometheus_url else None,
+        responder=Responder(section.responses, repo, metrics)
+        if section.responses_enabled and section.responses else None)
+
+
+def run_until_stopped(server: uvicorn.Server, sock: socket.socket, services: Services
+                      ) -> None:
+    """Serve on `sock` in a worker thread, with `services` running, until a signal stops the
+    server; raises OSError if the server stopped on its own."""
+    host, port = sock.getsockname()[:2]
+    log.info("listening", extra={"address": f"http://{host}:{port}/webhook/alerts"})
+    worker = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
+    worker.start()
+    services.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
+    finally:
+        services.stop()
+    if not server.should_exit:
+        raise OSError("the HTTP server stopped on its own (see the log above)")
+
+
 def serve(spec: Spec, address: str, base: Path, spec_path: Path | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the storage.
 
@@ -113,50 +155,18 @@ def serve(spec: Spec, address: str, base: Path, spec_path: Path | None = None) -
     section = spec.consolidator
     token = BearerToken(read_token(section))
     sock = bind(address)
-    repo = open_repository(section, base)
+    repo = open_repository(section.storage, base)
     logging.getLogger("uvicorn.error").addFilter(_NoColor())
     try:
-        metrics = ConsolidatorMetrics()
-        kb = KnowledgeBase.from_spec(spec)
-        responder = Responder(section.responses, repo, metrics) \
-            if section.responses_enabled and section.responses else None
+        metrics, kb = ConsolidatorMetrics(), KnowledgeBase.from_spec(spec)
+        services = services_for(spec, base, repo, metrics, kb)
         app = create_app(repo, max_body_bytes=section.max_body_bytes, bearer_token=token,
-                         knowledge=kb, metrics=metrics, responder=responder)
-        reports = None
-        if section.reports_dir is not None:
-            folder = Path(section.reports_dir).expanduser()
-            reports = (kb, folder if folder.is_absolute() else base / folder)
-        daily = DailyScheduler(repo, [s.name for s in spec.stores],
-                               section.consolidation_hour_utc, metrics, reports=reports,
-                               retention_days=section.retention_days)
+                         knowledge=kb, metrics=metrics, responder=services.responder)
         server = uvicorn.Server(server_config(app, timeout_graceful_shutdown=10,
                                              backlog=2048))
-        snapshots = SnapshotScheduler(
-            repo, section.prometheus_url, [s.name for s in spec.stores],
-            section.snapshot_interval, metrics) if section.prometheus_url else None
         _on_signals(server, None if spec_path is None else ConsolidatorReloader(
-            spec_path, spec, token, daily, snapshots, metrics))
-        host, port = sock.getsockname()[:2]
-        log.info("listening", extra={"address": f"http://{host}:{port}/webhook/alerts"})
-        worker = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name="uvicorn")
-        worker.start()
-        daily.start()
-        if snapshots:
-            snapshots.start()
-        if responder:
-            responder.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.5)  # wakes the main thread so Python runs the signal handlers
-        finally:
-            daily.stop()
-            if snapshots:
-                snapshots.stop()
-            if responder:
-                responder.stop()
-        if not server.should_exit:
-            raise OSError("the HTTP server stopped on its own (see the log above)")
+            spec_path, spec, token, services.daily, services.snapshots, metrics))
+        run_until_stopped(server, sock, services)
     finally:
         repo.close()
         sock.close()

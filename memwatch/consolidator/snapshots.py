@@ -9,10 +9,10 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from memwatch.consolidator.repository import iso
+from memwatch.consolidator.records import Snapshot, iso
+from memwatch.errors import MemwatchError
 
 log = logging.getLogger("memwatch.consolidator")
 
@@ -26,20 +26,8 @@ QUERIES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    store: str
-    at: str
-    count: float | None = None
-    drop_ratio: float | None = None
-    up: float | None = None
-    newest_seconds: float | None = None
-    backlog: float | None = None
-    error: str | None = None  # set on a gap: why no values were taken
-
-
-class PrometheusError(Exception):
-    pass
+class PrometheusError(MemwatchError):
+    """Prometheus could not answer a snapshot query; the snapshot is skipped and logged."""
 
 
 def query(base: str, expr: str, at: datetime, timeout: float) -> dict[str, float]:

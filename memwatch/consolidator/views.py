@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
-from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.history import (
     RECENT_LIMIT,
     History,
@@ -46,8 +45,9 @@ from memwatch.consolidator.models import (
 )
 from memwatch.consolidator.page import minute
 from memwatch.consolidator.page import render as render_page
-from memwatch.consolidator.repository import AlertAggregate, Repository, iso
-from memwatch.spec_monitoring import AlertsSection
+from memwatch.consolidator.records import AlertAggregate, DailyRow, iso
+from memwatch.consolidator.storage.base import Repository
+from memwatch.spec.monitoring import AlertsSection
 
 
 @dataclass(frozen=True)

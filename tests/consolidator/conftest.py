@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from memwatch.consolidator.repository import Repository
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.storage.base import Repository
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.mongodb.conftest import MongoEnv, kinds
 
 RepoFactory = Callable[[], Repository]
@@ -67,7 +67,7 @@ def make_repo(repo_backend: str, mongo: MongoEnv, request: pytest.FixtureRequest
             opened.append(SqliteRepository(tmp_path / "c.sqlite"))
             return opened[-1]
     elif repo_backend.startswith("mongodb"):
-        from memwatch.consolidator.mongo_repo import MongoRepository
+        from memwatch.consolidator.storage.mongodb import MongoRepository
 
         uri, database = mongo.uri, mongo.db_name(f"c{uuid.uuid4().hex[:12]}")
 
@@ -75,7 +75,7 @@ def make_repo(repo_backend: str, mongo: MongoEnv, request: pytest.FixtureRequest
             opened.append(MongoRepository(uri, database))
             return opened[-1]
     else:
-        from memwatch.consolidator.postgres_repo import PostgresRepository
+        from memwatch.consolidator.storage.postgresql import PostgresRepository
         from tests.postgres.cluster import APP_USER
 
         cluster = request.getfixturevalue("consolidator_pg")

@@ -17,9 +17,9 @@ from typing import Any
 import uvicorn
 
 from memwatch.consolidator.app import create_app
-from memwatch.consolidator.repository import Repository
 from memwatch.consolidator.serve import bind, server_config
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.storage.base import Repository
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 
 
 @dataclass

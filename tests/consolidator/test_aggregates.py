@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from memwatch.consolidator.knowledge import KnowledgeBase, group, patterns, search
-from memwatch.consolidator.repository import AlertRecord, Repository, fold, iso
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.records import AlertRecord, fold, iso
+from memwatch.consolidator.storage.base import Repository
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.support import request, served
 from tests.consolidator.test_knowledge import rec

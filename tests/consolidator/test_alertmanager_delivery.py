@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.records import AlertRecord
 from memwatch.generators import alertmanager
 from tests.consolidator.support import Served, consolidator, metric
 from tests.generators.am_support import run_alertmanager, spec_of

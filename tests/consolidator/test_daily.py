@@ -6,10 +6,11 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from memwatch.consolidator.daily import DailyRow, consolidate, due_until
-from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.daily import consolidate, due_until
+from memwatch.consolidator.records import DailyRow
 from memwatch.consolidator.scheduler import DailyScheduler, run_due
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.consolidator.support import consolidator, request
 from tests.consolidator.test_knowledge import rec
 

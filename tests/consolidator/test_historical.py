@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memwatch.consolidator.knowledge import KnowledgeBase
+from memwatch.consolidator.records import Snapshot
 from memwatch.consolidator.scheduler import run_due
-from memwatch.consolidator.snapshots import Snapshot
 from memwatch.spec import parse_spec
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.support import request, served

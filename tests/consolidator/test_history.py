@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from memwatch.consolidator.daily import DailyRow
 from memwatch.consolidator.history import (
     Inputs,
     Span,
@@ -17,8 +16,7 @@ from memwatch.consolidator.history import (
 )
 from memwatch.consolidator.page import Link, runbook_url, safe_url
 from memwatch.consolidator.page_chart import duration, nice_ticks
-from memwatch.consolidator.repository import AlertAggregate, RecentAlerts
-from memwatch.consolidator.snapshots import Snapshot
+from memwatch.consolidator.records import AlertAggregate, DailyRow, RecentAlerts, Snapshot
 from tests.consolidator.test_knowledge import rec
 
 NOW = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)

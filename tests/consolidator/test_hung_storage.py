@@ -9,8 +9,8 @@ import time
 import uuid
 from typing import Any
 
-from memwatch.consolidator import app as consolidator_app
-from memwatch.consolidator.postgres_repo import PostgresRepository
+from memwatch.consolidator.api import webhook
+from memwatch.consolidator.storage.postgresql import PostgresRepository
 from tests.consolidator.payloads import alert, payload
 from tests.consolidator.support import request, served
 from tests.postgres.cluster import APP_USER
@@ -20,7 +20,7 @@ JSON = {"Content-Type": "application/json"}
 
 def test_a_hung_database_gets_bounded_answers(consolidator_pg: Any,
                                               monkeypatch: Any) -> None:
-    monkeypatch.setattr(consolidator_app, "STORAGE_WAIT_SECONDS", 3.0)
+    monkeypatch.setattr(webhook, "STORAGE_WAIT_SECONDS", 3.0)
     dbname = f"c_{uuid.uuid4().hex[:12]}"
     consolidator_pg.execute(f'CREATE DATABASE {dbname} OWNER "{APP_USER}"',
                             dbname="postgres")

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from memwatch.consolidator.ingest_queue import IngestQueue
-from memwatch.consolidator.repository import AlertRecord, IngestResult
+from memwatch.consolidator.records import AlertRecord, IngestResult
 
 
 def rec(fp: str) -> AlertRecord:

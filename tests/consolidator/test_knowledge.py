@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from memwatch.consolidator.knowledge import KnowledgeBase, patterns, search
-from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.records import AlertRecord
 from memwatch.spec import parse_spec
 from tests.consolidator.payloads import alert, payload
 from tests.consolidator.support import consolidator, post_json, request

@@ -8,10 +8,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.metrics import ConsolidatorMetrics
-from memwatch.consolidator.repository import AlertRecord, LateDays, Repository, late_days
+from memwatch.consolidator.records import AlertRecord, DailyRow, LateDays, late_days
 from memwatch.consolidator.scheduler import DailyScheduler, run_due
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
+from memwatch.consolidator.storage.base import Repository
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.support import consolidator, post_json, request
 from tests.consolidator.test_knowledge import rec

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from memwatch.consolidator.daily import consolidate
+from memwatch.consolidator.records import Snapshot
 from memwatch.consolidator.scheduler import run_due
-from memwatch.consolidator.snapshots import Snapshot
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.test_knowledge import rec
 

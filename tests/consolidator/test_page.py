@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from memwatch.consolidator.knowledge import KnowledgeBase
-from memwatch.consolidator.repository import AlertRecord, Repository
+from memwatch.consolidator.records import AlertRecord, Snapshot
 from memwatch.consolidator.scheduler import run_due
-from memwatch.consolidator.snapshots import Snapshot
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.storage.base import Repository
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from memwatch.consolidator.views import Views
 from memwatch.spec import parse_spec
 from tests.consolidator.support import request, served

@@ -18,9 +18,8 @@ import pytest
 from PIL import Image
 
 from memwatch.consolidator.knowledge import KnowledgeBase
-from memwatch.consolidator.repository import AlertRecord, iso
+from memwatch.consolidator.records import AlertRecord, Snapshot, iso
 from memwatch.consolidator.scheduler import run_due
-from memwatch.consolidator.snapshots import Snapshot
 from memwatch.spec import parse_spec
 from tests.consolidator.support import consolidator, request
 from tests.consolidator.test_knowledge import rec

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memwatch.consolidator.repository import AlertRecord
-from memwatch.consolidator.snapshots import Snapshot
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.records import AlertRecord, Snapshot
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.test_knowledge import rec
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from memwatch.consolidator.knowledge import KnowledgeBase
-from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.records import Snapshot
 from memwatch.consolidator.scheduler import DailyScheduler
-from memwatch.consolidator.snapshots import Snapshot
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
 from memwatch.spec import parse_spec
 from tests.consolidator.support import consolidator, request
 from tests.consolidator.test_knowledge import HISTORY, SPEC

@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.payload import WebhookPayload
-from memwatch.consolidator.repository import AlertRecord
+from memwatch.consolidator.records import AlertRecord, DailyRow, Snapshot
 from memwatch.consolidator.scheduler import DailyScheduler
-from memwatch.consolidator.snapshots import Snapshot
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.payloads import alert, payload
 
@@ -122,8 +120,8 @@ def test_daily_rows_replaced_and_snapshots_upserted(make_repo: RepoFactory) -> N
     assert [(s.at[11:13], s.count, s.error) for s in repo.snapshots("main")] == [
         ("00", 4.0, None), ("01", None, "x")]
     info = repo.describe()
-    assert (info["alerts"], info["daily_rows"], info["last_day"]) == (0, 2, "2026-11-02")
-    assert info["size_bytes"] > 0
+    assert (info.alerts, info.daily_rows, info.last_day) == (0, 2, "2026-11-02")
+    assert info.size_bytes > 0
     assert repo.ping() is True
 
 
@@ -161,7 +159,11 @@ def test_scheduler_prunes_after_consolidating(make_repo: RepoFactory) -> None:
 
 
 def test_mongodb_database_from_uri_or_default(mongo: Any) -> None:
-    from memwatch.consolidator.mongo_repo import DEFAULT_DATABASE, MongoRepository, database_name
+    from memwatch.consolidator.storage.mongodb import (
+        DEFAULT_DATABASE,
+        MongoRepository,
+        database_name,
+    )
 
     assert database_name("mongodb://h/", None) == DEFAULT_DATABASE
     assert database_name("mongodb://h/fromuri?w=1", None) == "fromuri"

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from memwatch.consolidator.metrics import ConsolidatorMetrics
 from memwatch.consolidator.responses import Responder, select
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
 from memwatch.errors import SpecError
 from memwatch.spec import parse_spec
-from memwatch.spec_consolidator import ResponseAction
+from memwatch.spec.consolidator import ResponseAction
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.payloads import alert, payload
 from tests.consolidator.support import consolidator, metric, post_json

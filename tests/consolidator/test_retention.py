@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from memwatch.consolidator.knowledge import KnowledgeBase, patterns
-from memwatch.consolidator.metrics import ConsolidatorMetrics
-from memwatch.consolidator.repository import AlertRecord, iso
+from memwatch.consolidator.records import AlertRecord, iso
 from memwatch.consolidator.scheduler import DailyScheduler
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
 from tests.consolidator.conftest import RepoFactory
 from tests.consolidator.support import request, served
 from tests.consolidator.test_knowledge import rec
@@ -172,8 +172,8 @@ def test_mongodb_prune_finishes_a_batch_cut_short(make_repo: RepoFactory) -> Non
     next prune deletes them without counting them again."""
     from bson import ObjectId
 
-    from memwatch.consolidator.mongo_repo import MongoRepository
-    from memwatch.consolidator.repository import fold
+    from memwatch.consolidator.records import fold
+    from memwatch.consolidator.storage.mongodb import MongoRepository
 
     repo = make_repo()
     if not isinstance(repo, MongoRepository):

@@ -15,7 +15,7 @@ import uvicorn
 
 from memwatch.consolidator.app import create_app
 from memwatch.consolidator.serve import bind, server_config
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.consolidator.support import consolidator, request
 
 

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from memwatch.consolidator.metrics import ConsolidatorMetrics
+from memwatch.consolidator.records import Snapshot
 from memwatch.consolidator.scheduler import SnapshotScheduler
-from memwatch.consolidator.snapshots import Snapshot, take
-from memwatch.consolidator.sqlite_repo import SqliteRepository
+from memwatch.consolidator.self_metrics import ConsolidatorMetrics
+from memwatch.consolidator.snapshots import take
+from memwatch.consolidator.storage.sqlite import SqliteRepository
 from tests.generators.am_support import free_port, tool
 
 # An hour ago, on a whole minute: inside the default 5m lookback of the queries below.

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from memwatch.consolidator.payload import parse_time
-from memwatch.consolidator.postgres_repo import PostgresRepository
-from memwatch.consolidator.repository import AlertRecord, iso
+from memwatch.consolidator.records import AlertRecord, iso
+from memwatch.consolidator.storage.postgresql import PostgresRepository
 from memwatch.demo.run import Agent
 from memwatch.demo.stack import free_port, wait_for
 from memwatch.exporter import build_exporter

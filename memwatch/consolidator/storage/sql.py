@@ -10,23 +10,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import (
+from memwatch.consolidator.records import (
     ALERT_COLUMNS,
     ARCHIVE_COLUMNS,
     DAILY_COLUMNS,
-    STATS_COLUMNS,
     AlertAggregate,
     AlertRecord,
+    DailyRow,
     IngestResult,
     LateDays,
     RecentAlerts,
-    StatsDelta,
-    StatsKey,
     fold,
     labels_text,
     late_days,
 )
+from memwatch.consolidator.storage.stats import STATS_COLUMNS, StatsDelta, StatsKey
 
 Query = Callable[[str, Sequence[Any]], list[Any]]  # runs a statement, returns its rows
 

@@ -44,30 +44,31 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import (
+from memwatch.consolidator.records import (
     ARCHIVE_COLUMNS,
     DAILY_COLUMNS,
     RUN_COLUMNS,
+    SNAPSHOT_COLUMNS,
     AlertAggregate,
     AlertRecord,
+    DailyRow,
     IngestResult,
     LateDays,
     RecentAlerts,
-    SharedRevision,
+    ResponseRun,
+    Snapshot,
     duration_us,
     fold,
     labels_text,
     late_days,
-    series_from_stats,
 )
-from memwatch.consolidator.responses import ResponseRun
-from memwatch.consolidator.snapshots import Snapshot
+from memwatch.consolidator.storage.base import StorageInfo
+from memwatch.consolidator.storage.revision import SharedRevision
+from memwatch.consolidator.storage.stats import series_from_stats
 
 DEFAULT_DATABASE = "memwatch_consolidator"
 STALE_BATCH_SECONDS = 600  # a prune batch left this long is a crashed prune's
 
-_SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
 
 Doc = dict[str, Any]
 
@@ -344,8 +345,9 @@ class MongoRepository:
     def save_snapshots(self, rows: list[Snapshot]) -> None:
         if not rows:
             return
-        ops = [ReplaceOne({"store": r.store, "at": r.at}, {c: getattr(r, c) for c in _SNAP},
-                          upsert=True) for r in rows]
+        ops = [ReplaceOne({"store": r.store, "at": r.at},
+                          {c: getattr(r, c) for c in SNAPSHOT_COLUMNS}, upsert=True)
+               for r in rows]
         with self._lock:
             self._snaps.bulk_write(ops, ordered=True)
 
@@ -356,7 +358,7 @@ class MongoRepository:
             query["at"] = {"$gte": since}
         docs = self._snaps.find(query, {"_id": 0}).sort([("at", ASCENDING),
                                                         ("store", ASCENDING)])
-        return [Snapshot(**{c: d[c] for c in _SNAP if c in d}) for d in docs]
+        return [Snapshot(**{c: d[c] for c in SNAPSHOT_COLUMNS if c in d}) for d in docs]
 
     def prune_snapshots(self, before: str) -> int:
         last = self.last_day()
@@ -449,15 +451,15 @@ class MongoRepository:
 
     # -- health -------------------------------------------------------------------------
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StorageInfo:
         stats = self._db.command("dbStats")
         size = stats.get("totalSize") or (
             int(stats.get("storageSize") or 0) + int(stats.get("indexSize") or 0))
         host = ",".join(f"{h}:{p}" for h, p in sorted(self._client.nodes)) or "?"
-        return {"backend": "mongodb", "location": f"{host}/{self._db.name}",
-                "journal_mode": None, "alerts": self.count_alerts(),
-                "daily_rows": int(self._daily.count_documents({})),
-                "last_day": self.last_day(), "size_bytes": int(size or 0)}
+        return StorageInfo(backend="mongodb", location=f"{host}/{self._db.name}",
+                           journal_mode=None, alerts=self.count_alerts(),
+                           daily_rows=int(self._daily.count_documents({})),
+                           last_day=self.last_day(), size_bytes=int(size or 0))
 
     def ping(self) -> bool:
         try:

@@ -13,22 +13,23 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from memwatch.consolidator import sql_shared
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import (
+from memwatch.consolidator.records import (
     ARCHIVE_COLUMNS,
     RUN_COLUMNS,
+    SNAPSHOT_COLUMNS,
     AlertAggregate,
     AlertRecord,
+    DailyRow,
     IngestResult,
     LateDays,
     RecentAlerts,
-    SharedRevision,
-    series_from_stats,
+    ResponseRun,
+    Snapshot,
 )
-from memwatch.consolidator.responses import ResponseRun
-from memwatch.consolidator.snapshots import Snapshot
-from memwatch.consolidator.sql_shared import (
+from memwatch.consolidator.storage import sql as shared
+from memwatch.consolidator.storage.base import StorageInfo
+from memwatch.consolidator.storage.revision import SharedRevision
+from memwatch.consolidator.storage.sql import (
     POSTGRES,
     GroupCommit,
     Query,
@@ -37,6 +38,7 @@ from memwatch.consolidator.sql_shared import (
     archive_table_sql,
     select_alerts,
 )
+from memwatch.consolidator.storage.stats import series_from_stats
 
 T = TypeVar("T")
 TABLES = Tables(alerts="consolidator_alerts", archive="consolidator_alert_archive",
@@ -112,8 +114,6 @@ CREATE TABLE IF NOT EXISTS consolidator_revision (
 INSERT INTO consolidator_revision VALUES (1, 0) ON CONFLICT DO NOTHING;
 """ + archive_table_sql("consolidator_alert_archive", "BIGINT")
 
-_SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
-
 
 def _placeholders(n: int) -> str:
     return ", ".join(["%s"] * n)
@@ -132,7 +132,7 @@ class PostgresRepository:
                 # one creator at a time when several consolidators start together
                 conn.execute("SELECT pg_advisory_xact_lock(918801)")
                 conn.execute(SCHEMA)
-                sql_shared.ensure_stats(self._q(conn), POSTGRES, TABLES)
+                shared.ensure_stats(self._q(conn), POSTGRES, TABLES)
         self._revision = SharedRevision(self._read_revision)
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -176,7 +176,7 @@ class PostgresRepository:
                      ) -> list[IngestResult | Exception]:
         def work(conn: psycopg.Connection[Any], bumped: list[int]
                  ) -> list[IngestResult | Exception]:
-            results = sql_shared.ingest_each(self._q(conn), POSTGRES, TABLES, deliveries)
+            results = shared.ingest_each(self._q(conn), POSTGRES, TABLES, deliveries)
             if any(isinstance(r, IngestResult) and (r.stored or r.resolved) for r in results):
                 self._bump(conn, bumped)
             return results
@@ -194,11 +194,11 @@ class PostgresRepository:
         return int(row[0]) if row else 0
 
     def recent_alerts(self, since: str, limit: int) -> RecentAlerts:
-        return self._run(lambda c: sql_shared.recent_alerts(self._q(c), POSTGRES, TABLES,
+        return self._run(lambda c: shared.recent_alerts(self._q(c), POSTGRES, TABLES,
                                                             since, limit))
 
     def alert_series(self) -> list[AlertAggregate]:
-        rows = self._run(lambda c: sql_shared.select_series(self._q(c), POSTGRES, TABLES.stats))
+        rows = self._run(lambda c: shared.select_series(self._q(c), POSTGRES, TABLES.stats))
         return series_from_stats(rows)
 
     def _read_revision(self) -> int:
@@ -212,15 +212,15 @@ class PostgresRepository:
     def save_days(self, rows: list[DailyRow], days: list[str],
                   settled: Sequence[LateDays] = ()) -> None:
         def work(conn: psycopg.Connection[Any], bumped: list[int]) -> None:
-            sql_shared.save_days(self._q(conn), POSTGRES, TABLES, rows, days, settled)
+            shared.save_days(self._q(conn), POSTGRES, TABLES, rows, days, settled)
             self._bump(conn, bumped)
         self._write(work)
 
     def late_days(self) -> list[LateDays]:
-        return self._run(lambda c: sql_shared.select_late(self._q(c), TABLES))
+        return self._run(lambda c: shared.select_late(self._q(c), TABLES))
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
-        return self._run(lambda c: sql_shared.daily_rows(self._q(c), POSTGRES, TABLES, store))
+        return self._run(lambda c: shared.daily_rows(self._q(c), POSTGRES, TABLES, store))
 
     def last_day(self) -> str | None:
         row = self._run(lambda c: c.execute(
@@ -228,19 +228,20 @@ class PostgresRepository:
         return None if row is None or row[0] is None else str(row[0])
 
     def save_snapshots(self, rows: list[Snapshot]) -> None:
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SNAP[2:])
+        cols = SNAPSHOT_COLUMNS
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[2:])
 
         def work(conn: psycopg.Connection[Any]) -> None:
             with conn.cursor() as cur:
                 cur.executemany(
-                    f"INSERT INTO consolidator_snapshots ({', '.join(_SNAP)}) VALUES "
-                    f"({_placeholders(len(_SNAP))}) ON CONFLICT (store, at) DO UPDATE SET "
-                    f"{updates}", [tuple(getattr(r, c) for c in _SNAP) for r in rows])
+                    f"INSERT INTO consolidator_snapshots ({', '.join(cols)}) VALUES "
+                    f"({_placeholders(len(cols))}) ON CONFLICT (store, at) DO UPDATE SET "
+                    f"{updates}", [tuple(getattr(r, c) for c in cols) for r in rows])
         self._run(work)
 
     def snapshots(self, store: str | None = None, since: str | None = None
                   ) -> list[Snapshot]:
-        sql = f"SELECT {', '.join(_SNAP)} FROM consolidator_snapshots"
+        sql = f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM consolidator_snapshots"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = %s"
@@ -260,7 +261,7 @@ class PostgresRepository:
         def work(conn: psycopg.Connection[Any], bumped: list[int]) -> int:
             # one pruner at a time when several consolidators share the database
             conn.execute("SELECT pg_advisory_xact_lock(918802)")
-            pruned = sql_shared.prune_alerts(self._q(conn), POSTGRES, TABLES, before)
+            pruned = shared.prune_alerts(self._q(conn), POSTGRES, TABLES, before)
             if pruned:
                 self._bump(conn, bumped)
             return pruned
@@ -282,8 +283,8 @@ class PostgresRepository:
         rows = self._run(lambda c: c.execute(sql).fetchall())
         return [ResponseRun(*r) for r in rows]
 
-    def describe(self) -> dict[str, Any]:
-        def work(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    def describe(self) -> StorageInfo:
+        def work(conn: psycopg.Connection[Any]) -> StorageInfo:
             alerts = conn.execute("SELECT count(*) FROM consolidator_alerts").fetchone()
             daily = conn.execute("SELECT count(*) FROM consolidator_daily").fetchone()
             last = conn.execute("SELECT max(day) FROM consolidator_days").fetchone()
@@ -294,12 +295,12 @@ class PostgresRepository:
                 "'consolidator_alert_stats']::regclass[]) AS c"
             ).fetchone()
             info = conn.info
-            return {"backend": "postgresql",
-                    "location": f"{info.host}:{info.port}/{info.dbname}",
-                    "journal_mode": None, "alerts": int(alerts[0]) if alerts else 0,
-                    "daily_rows": int(daily[0]) if daily else 0,
-                    "last_day": last[0] if last else None,
-                    "size_bytes": int(size[0]) if size and size[0] is not None else 0}
+            return StorageInfo(
+                backend="postgresql", location=f"{info.host}:{info.port}/{info.dbname}",
+                journal_mode=None, alerts=int(alerts[0]) if alerts else 0,
+                daily_rows=int(daily[0]) if daily else 0,
+                last_day=last[0] if last else None,
+                size_bytes=int(size[0]) if size and size[0] is not None else 0)
         return self._run(work)
 
     def ping(self) -> bool:

@@ -8,21 +8,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from memwatch.consolidator import sql_shared
-from memwatch.consolidator.daily import DailyRow
-from memwatch.consolidator.repository import (
+from memwatch.consolidator.records import (
     ARCHIVE_COLUMNS,
     RUN_COLUMNS,
+    SNAPSHOT_COLUMNS,
     AlertAggregate,
     AlertRecord,
+    DailyRow,
     IngestResult,
     LateDays,
     RecentAlerts,
-    series_from_stats,
+    ResponseRun,
+    Snapshot,
 )
-from memwatch.consolidator.responses import ResponseRun
-from memwatch.consolidator.snapshots import Snapshot
-from memwatch.consolidator.sql_shared import (
+from memwatch.consolidator.storage import sql as shared
+from memwatch.consolidator.storage.base import StorageInfo
+from memwatch.consolidator.storage.sql import (
     SQLITE,
     GroupCommit,
     Query,
@@ -31,6 +32,7 @@ from memwatch.consolidator.sql_shared import (
     archive_table_sql,
     select_alerts,
 )
+from memwatch.consolidator.storage.stats import series_from_stats
 
 T = TypeVar("T")
 TABLES = Tables(alerts="alerts", archive="alert_archive", days="consolidated_days",
@@ -98,10 +100,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """ + archive_table_sql("alert_archive", "INTEGER")
 
 
-
-_SNAP = ("store", "at", "count", "drop_ratio", "up", "newest_seconds", "backlog", "error")
-
-
 class SqliteRepository:
     """One connection guarded by a lock: SQLite serializes writers anyway, and a single
     connection keeps each batch in one transaction. synchronous=FULL makes a commit durable
@@ -117,7 +115,7 @@ class SqliteRepository:
         self._db.executescript(SCHEMA)
         self._revision = 0
         self._group = GroupCommit(self.ingest_batch)
-        self._write(lambda q: sql_shared.ensure_stats(q, SQLITE, TABLES), lambda _: False)
+        self._write(lambda q: shared.ensure_stats(q, SQLITE, TABLES), lambda _: False)
 
     def _write(self, work: Callable[[Query], T], changes: Callable[[T], bool]) -> T:
         """`work` in one transaction (BEGIN IMMEDIATE: the writer lock from the start); the
@@ -139,7 +137,7 @@ class SqliteRepository:
 
     def ingest_batch(self, deliveries: list[list[AlertRecord]]
                      ) -> list[IngestResult | Exception]:
-        return self._write(lambda q: sql_shared.ingest_each(q, SQLITE, TABLES, deliveries),
+        return self._write(lambda q: shared.ingest_each(q, SQLITE, TABLES, deliveries),
                            lambda results: any(isinstance(r, IngestResult) and
                                                (r.stored or r.resolved) for r in results))
 
@@ -156,11 +154,11 @@ class SqliteRepository:
 
     def recent_alerts(self, since: str, limit: int) -> RecentAlerts:
         with self._lock:
-            return sql_shared.recent_alerts(self._read_q, SQLITE, TABLES, since, limit)
+            return shared.recent_alerts(self._read_q, SQLITE, TABLES, since, limit)
 
     def alert_series(self) -> list[AlertAggregate]:
         with self._lock:
-            rows = sql_shared.select_series(
+            rows = shared.select_series(
                 lambda sql, args: self._db.execute(sql, args).fetchall(), SQLITE, TABLES.stats)
         return series_from_stats(rows)
 
@@ -170,16 +168,16 @@ class SqliteRepository:
 
     def save_days(self, rows: list[DailyRow], days: list[str],
                   settled: Sequence[LateDays] = ()) -> None:
-        self._write(lambda q: sql_shared.save_days(q, SQLITE, TABLES, rows, days, settled),
+        self._write(lambda q: shared.save_days(q, SQLITE, TABLES, rows, days, settled),
                     lambda _: True)
 
     def late_days(self) -> list[LateDays]:
         with self._lock:
-            return sql_shared.select_late(self._read_q, TABLES)
+            return shared.select_late(self._read_q, TABLES)
 
     def daily(self, store: str | None = None) -> list[DailyRow]:
         with self._lock:
-            return sql_shared.daily_rows(self._read_q, SQLITE, TABLES, store)
+            return shared.daily_rows(self._read_q, SQLITE, TABLES, store)
 
     def _read_q(self, sql: str, args: Sequence[Any]) -> list[Any]:
         """A read on the connection (the caller holds the lock)."""
@@ -195,9 +193,9 @@ class SqliteRepository:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    f"INSERT OR REPLACE INTO snapshots ({', '.join(_SNAP)}) "
-                    f"VALUES ({', '.join('?' * len(_SNAP))})",
-                    [tuple(getattr(r, c) for c in _SNAP) for r in rows])
+                    f"INSERT OR REPLACE INTO snapshots ({', '.join(SNAPSHOT_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(SNAPSHOT_COLUMNS))})",
+                    [tuple(getattr(r, c) for c in SNAPSHOT_COLUMNS) for r in rows])
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -205,7 +203,7 @@ class SqliteRepository:
 
     def snapshots(self, store: str | None = None, since: str | None = None
                   ) -> list[Snapshot]:
-        sql = f"SELECT {', '.join(_SNAP)} FROM snapshots"
+        sql = f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM snapshots"
         args = [] if store is None else [store]
         if store is not None:
             sql += " WHERE store = ?"
@@ -224,7 +222,7 @@ class SqliteRepository:
             return int(cur.rowcount)
 
     def prune_alerts(self, before: str) -> int:
-        return self._write(lambda q: sql_shared.prune_alerts(q, SQLITE, TABLES, before),
+        return self._write(lambda q: shared.prune_alerts(q, SQLITE, TABLES, before),
                            lambda pruned: pruned > 0)
 
     def alert_archive(self) -> list[AlertAggregate]:
@@ -245,7 +243,7 @@ class SqliteRepository:
                                     "ORDER BY at, rowid").fetchall()
         return [ResponseRun(*r) for r in rows]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StorageInfo:
         with self._lock:
             alerts = int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
             daily = int(self._db.execute("SELECT count(*) FROM daily").fetchone()[0])
@@ -253,8 +251,8 @@ class SqliteRepository:
             mode = str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"))
                    if p.exists())
-        return {"backend": "sqlite", "location": str(self.path), "journal_mode": mode,
-                "alerts": alerts, "daily_rows": daily, "last_day": last, "size_bytes": size}
+        return StorageInfo(backend="sqlite", location=str(self.path), journal_mode=mode,
+                           alerts=alerts, daily_rows=daily, last_day=last, size_bytes=size)
 
     def ping(self) -> bool:
         try:
