@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from memwatch import __version__
-from memwatch.errors import SpecError
+from memwatch.errors import SpecError, UnknownStoreError
 from memwatch.spec import Spec, json_schema, load_exporter_spec, load_spec
 
 log = logging.getLogger("memwatch")
@@ -75,7 +75,7 @@ def export(spec_path: Path, stores: tuple[str, ...], listen: str | None,
     """Serve /metrics for the spec's stores, collected at scrape time; SIGHUP reloads the
     spec and its secrets."""
     from memwatch import heap, logs
-    from memwatch.exporter import UnknownStoreError, build_exporter
+    from memwatch.exporter import build_exporter
     from memwatch.reload import Reloader
     from memwatch.server import serve
     from memwatch.webconfig import WebConfig, load_web_config
@@ -211,7 +211,6 @@ def consolidate(spec_path: Path, listen: str | None, log_format: str, log_level:
 def doctor(spec_path: Path, stores: tuple[str, ...], fmt: str) -> None:
     """Check each store: OK, or what is wrong and how to fix it (exit 1 on any problem)."""
     from memwatch.doctor import render, run
-    from memwatch.exporter import UnknownStoreError
 
     try:
         spec = load_exporter_spec(spec_path)

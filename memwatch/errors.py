@@ -33,6 +33,10 @@ class SpecError(MemwatchError):
         self.problems = problems
 
 
+class UnknownStoreError(MemwatchError):
+    """`--store` names a store the spec does not have."""
+
+
 class SecretError(MemwatchError):
     """A secret reference (env:VAR or a *_file path) cannot be resolved."""
 

@@ -10,25 +10,9 @@ from prometheus_client import CollectorRegistry
 
 from memwatch.backends.registry import file_checks, make_backend
 from memwatch.collector import MemwatchCollector, StoreRunner
-from memwatch.errors import MemwatchError
 from memwatch.server import make_app
-from memwatch.spec import ExporterSpec, StoreBase
+from memwatch.spec import ExporterSpec
 from memwatch.webconfig import WebConfig
-
-
-class UnknownStoreError(MemwatchError):
-    """`--store` names a store the spec does not have."""
-
-
-def unknown_stores(spec: ExporterSpec, only: Sequence[str]) -> list[str]:
-    return sorted(set(only) - {s.name for s in spec.stores})
-
-
-def select_stores(spec: ExporterSpec, only: Sequence[str] = ()) -> list[StoreBase]:
-    """The stores named in `only` (every store when empty), in the spec's order."""
-    if unknown := unknown_stores(spec, only):
-        raise UnknownStoreError(f"no store named {', '.join(unknown)} in the spec")
-    return [s for s in spec.stores if not only or s.name in only]
 
 
 @dataclass
@@ -45,7 +29,7 @@ class Exporter:
 def build_exporter(spec: ExporterSpec, only: Sequence[str] = (), web: WebConfig | None = None,
                    reload: Callable[[], list[str]] | None = None) -> Exporter:
     """`reload`: what `POST /-/reload` runs (None: the lifecycle API is off, 403)."""
-    runners = [StoreRunner(s, make_backend(s), file_checks(s)) for s in select_stores(spec, only)]
+    runners = [StoreRunner(s, make_backend(s), file_checks(s)) for s in spec.select(only)]
     collector = MemwatchCollector(runners)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)

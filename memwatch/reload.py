@@ -20,7 +20,6 @@ from memwatch import secrets
 from memwatch.backends.registry import file_checks, make_backend
 from memwatch.collector import GRACE_SECONDS, MemwatchCollector, StoreRunner
 from memwatch.errors import SecretError, SpecError
-from memwatch.exporter import select_stores, unknown_stores
 from memwatch.spec import ExporterSpec, StoreBase, load_exporter_spec
 
 log = logging.getLogger("memwatch.reload")
@@ -71,12 +70,12 @@ class Reloader:
             return problems
 
     def _apply(self, spec: ExporterSpec) -> list[str]:
-        if missing := unknown_stores(spec, self.only):
+        if missing := spec.unknown_stores(self.only):
             return [f"{self.spec_path}: --store {', '.join(missing)}: no such store in the "
                     "new spec"]
         old = {r.name: r for r in self.collector.runners}
         runners, kept, fresh = [], set(), {}
-        for store in select_stores(spec, self.only):
+        for store in spec.select(self.only):
             state = secret_state(store)
             same = old.get(store.name)
             if same is not None and same.store == store and self._secrets.get(

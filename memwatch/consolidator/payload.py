@@ -13,7 +13,7 @@ _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
 
 
-def parse_time(value: object) -> datetime:
+def parse_rfc3339(value: object) -> datetime:
     """An RFC 3339 timestamp, fractional seconds truncated to microseconds, in UTC."""
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
@@ -34,7 +34,7 @@ def no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-Timestamp = Annotated[datetime, BeforeValidator(parse_time)]
+Timestamp = Annotated[datetime, BeforeValidator(parse_rfc3339)]
 Text = Annotated[str, AfterValidator(no_nul)]
 Labels = dict[Annotated[Text, Field(max_length=1024)], Annotated[Text, Field(max_length=65536)]]
 

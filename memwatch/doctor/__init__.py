@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 from memwatch.backends.base import Backend
 from memwatch.errors import CollectionError
-from memwatch.exporter import select_stores
 from memwatch.secrets import redact
 from memwatch.spec import ExporterSpec, SqlStore, StoreBase
 
@@ -102,7 +101,7 @@ def run(spec: ExporterSpec, only: Sequence[str] = ()) -> list[Finding]:
     """Every check of the spec's stores (or of `only`); UnknownStoreError naming an
     unknown store."""
     findings: list[Finding] = []
-    for store in select_stores(spec, only):
+    for store in spec.select(only):
         findings += check_store(store).findings
     return findings
 

@@ -19,6 +19,7 @@ from memwatch import metrics
 from memwatch.capabilities import Feature
 from memwatch.catalogue import BY_NAME
 from memwatch.generators.alerts.rule import resolve
+from memwatch.generators.derived import WatchedStore
 from memwatch.generators.grafana import (
     GRID_WIDTH,
     Column,
@@ -31,7 +32,7 @@ from memwatch.generators.grafana import (
     ValueText,
     value_field,
 )
-from memwatch.generators.model import Model, WatchedStore
+from memwatch.generators.model import Model
 from memwatch.generators.output import go_duration
 from memwatch.spec import Spec, Store
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from memwatch.generators import yamlemit
 from memwatch.generators.alerts import GenerationError
+from memwatch.generators.derived import ExporterJob
 from memwatch.generators.kubernetes_secrets import (
     SecretRef,
     consolidator_refs,
@@ -31,7 +32,7 @@ from memwatch.generators.kubernetes_secrets import (
     env_entries,
     store_refs,
 )
-from memwatch.generators.model import ExporterJob, Model
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context
 from memwatch.spec import Spec
 from memwatch.spec.monitoring import KubernetesResources

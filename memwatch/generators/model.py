@@ -1,5 +1,6 @@
-"""The model every renderer reads: the spec, and what gen-monitoring derives from it once
-per render (each store's capabilities, the exporter jobs, the alert rules).
+"""The model every renderer reads: the spec, what gen-monitoring derives from it
+(`derived.Derived`: each store's capabilities, the exporter jobs) and the alert rules, each
+built once per render.
 
 pipeline.render_all builds one Model and hands it to every renderer, so a fact derived from
 the spec has one derivation: the Prometheus scrape config, the MemwatchExporterDown rules,
@@ -8,83 +9,14 @@ the dashboards and the Kubernetes objects all read the same `exporter_jobs`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
-from memwatch.capabilities import Capabilities, Feature
 from memwatch.generators.alerts import AlertRule, build_rules
-from memwatch.integrity import INTEGRITY_FEATURES
-from memwatch.spec import Spec, Store
-
-DEFAULT_EXPORTER_JOB = "memwatch"  # ScrapeTarget's default job
-_ANY_HOST = ("", "0.0.0.0", "::", "[::]")
+from memwatch.generators.derived import Derived
 
 
-@dataclass(frozen=True)
-class WatchedStore:
-    """A store of the spec with its preset's capabilities, asked once."""
-
-    store: Store
-    index: int  # its place in `stores` (error messages name stores[i])
-    caps: Capabilities
-
-    @property
-    def name(self) -> str:
-        return self.store.name
-
-    @property
-    def served(self) -> frozenset[Feature]:
-        """The features whose series the store's exporter serves (the integrity pass's
-        only when its integrity_interval is not 0)."""
-        f = self.caps.features
-        return f - INTEGRITY_FEATURES if self.store.integrity_interval == 0 else f
-
-
-@dataclass(frozen=True)
-class ExporterJob:
-    """A Prometheus job scraping memwatch exporters."""
-
-    job: str
-    targets: tuple[str, ...]  # host:port as Prometheus reaches them; at least one
-    probe: bool = False  # one scrape per store through /probe?store=NAME
-    stores: tuple[str, ...] = ()  # probe: the stores it scrapes (() for all)
-
-    @property
-    def instance(self) -> str:
-        """The `instance` of its first target (the ExporterDown rule's scenarios)."""
-        return self.targets[0]
-
-
-def exporter_target(listen: str) -> str:
-    """Where Prometheus reaches an exporter listening on `listen` (a wildcard host ->
-    localhost)."""
-    host, _, port = listen.rpartition(":")
-    return f"{'localhost' if host in _ANY_HOST else host}:{port}"
-
-
-def exporter_jobs(spec: Spec) -> tuple[ExporterJob, ...]:
-    """`prometheus.exporters`; by default job `memwatch` at exporter.listen. A job without
-    targets scrapes exporter.listen."""
-    default = (exporter_target(spec.exporter.listen),)
-    if not spec.prometheus.exporters:
-        return (ExporterJob(DEFAULT_EXPORTER_JOB, default),)
-    return tuple(ExporterJob(e.job, e.targets or default, e.probe, e.stores)
-                 for e in spec.prometheus.exporters)
-
-
-@dataclass(frozen=True)
-class Model:
-    """The spec and what the renderers derive from it, each derived once."""
-
-    spec: Spec
-    stores: tuple[WatchedStore, ...]
-    exporter_jobs: tuple[ExporterJob, ...]
-
-    @classmethod
-    def of(cls, spec: Spec) -> Model:
-        return cls(spec, tuple(WatchedStore(s, i, s.capabilities())
-                               for i, s in enumerate(spec.stores)),
-                   exporter_jobs(spec))
+class Model(Derived):
+    """`Derived` and the alert rules built from it."""
 
     @cached_property
     def rules(self) -> list[AlertRule]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from memwatch.generators.model import ExporterJob, Model
+from memwatch.generators.derived import ExporterJob
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, Files, go_duration, yaml_file
 from memwatch.spec import Spec
 

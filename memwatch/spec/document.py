@@ -3,11 +3,13 @@ checks that span sections."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
+from memwatch.errors import UnknownStoreError
 from memwatch.spec.base import Model
 from memwatch.spec.consolidator import ConsolidatorSection
 from memwatch.spec.monitoring import (
@@ -64,6 +66,16 @@ class ExporterSpec(Model):
     defaults: Defaults = Defaults()
     exporter: ExporterSettings = ExporterSettings()
     stores: tuple[Store, ...]
+
+    def unknown_stores(self, only: Sequence[str]) -> list[str]:
+        """The names in `only` that are no store of the spec."""
+        return sorted(set(only) - {s.name for s in self.stores})
+
+    def select(self, only: Sequence[str] = ()) -> list[Store]:
+        """The stores named in `only` (every store when empty), in the spec's order."""
+        if unknown := self.unknown_stores(only):
+            raise UnknownStoreError(f"no store named {', '.join(unknown)} in the spec")
+        return [s for s in self.stores if not only or s.name in only]
 
     @model_validator(mode="before")
     @classmethod

@@ -9,7 +9,8 @@ import pytest
 
 from memwatch.errors import SpecError
 from memwatch.generators import prometheus
-from memwatch.generators.model import Model, exporter_target
+from memwatch.generators.derived import exporter_target
+from memwatch.generators.model import Model
 from memwatch.generators.output import Context, to_yaml
 from memwatch.generators.pipeline import render_all
 from memwatch.spec import Spec
@@ -154,6 +155,21 @@ def test_exporters_node_job_and_extra_configs(tmp_path: Path) -> None:
     ("exporter.internal:9999", "exporter.internal:9999")])
 def test_exporter_target_from_listen(listen: str, target: str) -> None:
     assert exporter_target(listen) == target
+
+
+@pytest.mark.parametrize("exporters", ["", "prometheus: {exporters: [{job: a}]}\n"])
+def test_exporter_down_scenarios_carry_the_instance_prometheus_scrapes(exporters: str) -> None:
+    """The scrape config and MemwatchExporterDown's promtool series read one derivation of
+    the exporter jobs: with a wildcard listen both say localhost:9187 (the series carried
+    0.0.0.0:9187, an instance Prometheus never gives, before the model was shared)."""
+    model = Model.of(spec_of("exporter: {listen: '0.0.0.0:9187'}\n" + exporters
+                             + "stores:\n  - {name: a, preset: openclaw-mem}\n"))
+    job = prometheus.scrape_configs(model)[0]
+    [target] = job["static_configs"][0]["targets"]
+    [rule] = [r for r in model.rules if r.alert == "MemwatchExporterDown"]
+    instances = {s.labels["instance"] for sc in rule.scenarios for s in sc.series}
+    assert target == "localhost:9187"
+    assert instances == {target}
 
 
 def test_scrape_timeout_never_exceeds_the_interval(tmp_path: Path) -> None:

@@ -12,8 +12,6 @@ alerts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from memwatch.generators.alerts import (  # noqa: F401 - each registers its alerts
     consistency,
     count,
@@ -35,12 +33,10 @@ from memwatch.generators.alerts.rule import (
     Scenario,
     Series,
 )
-
-if TYPE_CHECKING:
-    from memwatch.generators.model import Model
+from memwatch.generators.derived import Derived
 
 
-def build_rules(model: Model) -> list[AlertRule]:
+def build_rules(model: Derived) -> list[AlertRule]:
     """Every alert rule; read them as `Model.rules`, built once per render."""
     return [*store_rules(model), *anomaly_rules(model), *exporter_rules(model),
             *ram_rules(model)]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from memwatch.capabilities import Feature
 from memwatch.generators.alerts.rule import (
+    EXPORTER_LABELS,
     AlertRule,
     GenerationError,
     Series,
@@ -28,10 +28,8 @@ from memwatch.generators.alerts.rule import (
     resolve,
 )
 from memwatch.generators.alerts.scenarios import Timeline, prove
+from memwatch.generators.derived import Derived
 from memwatch.spec import Spec
-
-if TYPE_CHECKING:
-    from memwatch.generators.model import Model
 
 FILE = "rules/anomaly.yml"
 GROUP = "memwatch-anomaly"
@@ -62,7 +60,7 @@ def recording_rules() -> list[dict[str, str]]:
     ]
 
 
-def anomaly_rules(model: Model) -> Iterator[AlertRule]:
+def anomaly_rules(model: Derived) -> Iterator[AlertRule]:
     spec = model.spec
     stores = [w.store for w in model.stores if w.caps.has(Feature.COUNT)]
     for alert in ("MemoryGrowthUnusual", "MemoryLossUnusual"):
@@ -115,7 +113,7 @@ def _scenarios(r: AlertRule, store: str, st: Settings, growth: bool) -> None:
     noon = DAYS * 86400 + 12 * 3600
     tl = Timeline(noon + STEP, noon + STEP + int(math.ceil(r.for_s / STEP) * STEP) + STEP,
                   STEP)
-    labels = {"instance": "memwatch:9187", "job": "memwatch", "store": store}
+    labels = {**EXPORTER_LABELS, "store": store}
 
     def series(today: float) -> tuple[Series, ...]:
         return (Series("memwatch_store_memories", labels, _history([*week, today], tl.end)),)

@@ -1,7 +1,7 @@
 """One store as the alert builders see it, and the table of builders keyed by alert.
 
 A store alert is a catalogue entry (memwatch/catalogue.py) and one function registered
-here with `@store_alert(name, needs=...)`: it runs for every store whose preset has the
+here with `@store_alert(name, *needs, unless=...)`: it runs for every store whose preset has the
 features it needs and whose settings leave it enabled.
 """
 
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from memwatch.capabilities import Capabilities, Feature
 from memwatch.catalogue import BY_NAME
 from memwatch.generators.alerts.rule import (
-    EXPORTER_INSTANCE,
+    EXPORTER_LABELS,
     AlertRule,
     GenerationError,
     Series,
@@ -23,16 +22,14 @@ from memwatch.generators.alerts.rule import (
     resolve,
 )
 from memwatch.generators.alerts.scenarios import STEP
+from memwatch.generators.derived import Derived, WatchedStore
 from memwatch.generators.output import go_duration
 from memwatch.spec import Spec, Store
-
-if TYPE_CHECKING:
-    from memwatch.generators.model import Model, WatchedStore
 
 
 @dataclass(frozen=True)
 class StoreCtx:
-    model: Model
+    model: Derived
     watched: WatchedStore
 
     @property
@@ -66,7 +63,7 @@ class StoreCtx:
     @property
     def labels(self) -> dict[str, str]:
         """The labels the exporter's series carry in the scenarios."""
-        return {"instance": EXPORTER_INSTANCE, "job": "memwatch", "store": self.name}
+        return {**EXPORTER_LABELS, "store": self.name}
 
     @property
     def count(self) -> str:
@@ -128,7 +125,7 @@ def store_alert(name: str, *needs: Feature, unless: tuple[Feature, ...] = ()
     return register
 
 
-def store_rules(model: Model) -> list[AlertRule]:
+def store_rules(model: Derived) -> list[AlertRule]:
     """Every store's alerts, per store in catalogue order."""
     out: list[AlertRule] = []
     order = [a for a in BY_NAME if a in STORE_ALERTS]

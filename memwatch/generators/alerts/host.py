@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from memwatch.generators.alerts.rule import (
     AlertRule,
@@ -18,14 +17,12 @@ from memwatch.generators.alerts.rule import (
     resolve,
 )
 from memwatch.generators.alerts.scenarios import STEP, ceil_step, level
+from memwatch.generators.derived import Derived
 from memwatch.generators.output import go_duration
 from memwatch.spec import Spec
 
-if TYPE_CHECKING:
-    from memwatch.generators.model import Model
 
-
-def exporter_rules(model: Model) -> Iterator[AlertRule]:
+def exporter_rules(model: Derived) -> Iterator[AlertRule]:
     """One rule per exporter job (it fires per instance); its test uses the job's first
     target."""
     spec = model.spec
@@ -42,7 +39,7 @@ def exporter_rules(model: Model) -> Iterator[AlertRule]:
         yield r
 
 
-def ram_rules(model: Model) -> Iterator[AlertRule]:
+def ram_rules(model: Derived) -> Iterator[AlertRule]:
     spec = model.spec
     ram = spec.alerts.ram
     if ram.host:

@@ -11,7 +11,8 @@ from memwatch.generators.humanize import FORMATS
 from memwatch.spec import Spec
 from memwatch.spec.monitoring import AlertOverride, Runbook
 
-EXPORTER_INSTANCE = "memwatch:9187"  # the exporter's instance label in the scenarios
+# The labels of the exporter's series in the scenarios (each adds its store).
+EXPORTER_LABELS: dict[str, str] = {"instance": "memwatch:9187", "job": "memwatch"}
 _LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+) \}\}")  # in an annotation template
 
 

@@ -181,5 +181,5 @@ def recording_only(spec: Spec, rules: list[AlertRule]) -> list[dict[str, Any]]:
     return [{"name": f"{name}-recording", "rules": entries} for name, entries in groups.items()]
 
 
-__all__ = ["ALERTS", "BAD", "BUDGET_REMAINING", "FILE", "SloRule", "group", "ratio",
+__all__ = ["ALERTS", "BAD", "BUDGET_REMAINING", "FILE", "SloRule", "group", "number", "ratio",
            "recording_only", "recording_rules", "selector", "tier_expr"]

@@ -31,7 +31,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from memwatch.generators.alerts.rule import (
-    EXPORTER_INSTANCE,
+    EXPORTER_LABELS,
     AlertRule,
     Check,
     Scenario,
@@ -255,7 +255,7 @@ def newest(bad: Sequence[bool], lag: float) -> tuple[float, ...]:
 
 
 def series(plan: Plan, store: str, sli: Sli, target: Target, backend: str) -> Series:
-    labels = {"instance": EXPORTER_INSTANCE, "job": "memwatch", "store": store}
+    labels = {**EXPORTER_LABELS, "store": store}
     if isinstance(target, Freshness):
         return Series("memwatch_newest_memory_timestamp_seconds", labels,
                       newest(plan.bad, target.lag))
