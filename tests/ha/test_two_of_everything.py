@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from memwatch.consolidator.payload import parse_time
+from memwatch.consolidator.payload import parse_rfc3339
 from memwatch.consolidator.records import AlertRecord, iso
 from memwatch.consolidator.storage.postgresql import PostgresRepository
 from memwatch.demo.run import Agent
@@ -263,8 +263,8 @@ def test_one_of_each_killed_mid_incident_alert_stored_once_resolved_once(
         # the earliest): when the replicas' rule evaluations fired it (Prometheus sends the
         # firing time, activeAt + `for`)
         for name, found in in_am.items():
-            assert iso(parse_time(found[0]["startsAt"])) == row.starts_at, (name, found, row)
-        assert row.starts_at > min(iso(parse_time(t)) for t in active_at.values()), (
+            assert iso(parse_rfc3339(found[0]["startsAt"])) == row.starts_at, (name, found, row)
+        assert row.starts_at > min(iso(parse_rfc3339(t)) for t in active_at.values()), (
             row, active_at)
         # both consolidators received it; one stored it, the other counted a duplicate
         assert sum(c["stored"] for c in before.values()) == 1, before
@@ -277,7 +277,7 @@ def test_one_of_each_killed_mid_incident_alert_stored_once_resolved_once(
         # rule file at the same instants, so they tie more often than not), the
         # Alertmanager that notified, the consolidator that stored the row: the survivors
         # must carry on without them
-        prom_dead = min(prometheis, key=lambda p: parse_time(active_at[p.name]))
+        prom_dead = min(prometheis, key=lambda p: parse_rfc3339(active_at[p.name]))
         am_dead = max(alertmanagers, key=lambda am: notified[am.name])
         cons_dead = max(consolidators, key=lambda c: before[c.name]["stored"])
         prom_alive, am_alive, cons_alive = (
